@@ -1,0 +1,3 @@
+"""Autograder for the object-detection course kit."""
+
+__version__ = "0.1.0"

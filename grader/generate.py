@@ -1,0 +1,156 @@
+"""Generate the student package from the reference (DESIGN.md principle 1).
+
+Solution regions in ``reference/`` are marked with ``# BEGIN SOLUTION`` / ``# END SOLUTION`` lines.
+A region inside a function body becomes ``raise NotImplementedError(...)``; a region at module or
+class level is removed. Everything else is copied verbatim.
+
+Usage: ``python -m grader.generate [--check]`` (``grader generate``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import shutil
+import sys
+from pathlib import Path
+
+BEGIN = "# BEGIN SOLUTION"
+END = "# END SOLUTION"
+ROOT = Path(__file__).resolve().parent.parent
+SKIP_NAMES = {"__pycache__"}
+STUDENT_HEADER = (
+    "# This file is generated from the reference by `grader generate`. Fill in the parts that raise\n"
+    "# NotImplementedError; keep the given code (everything else) as it is.\n"
+)
+
+
+class MarkerError(ValueError):
+    """A malformed solution region."""
+
+
+def _enclosing_functions(tree: ast.AST) -> list[tuple[int, int, str]]:
+    """(first body line, last line, qualname) of every function, innermost last when sorted by start."""
+    out: list[tuple[int, int, str]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                q = f"{prefix}{child.name}"
+                out.append((child.body[0].lineno, child.end_lineno or child.lineno, q))
+                visit(child, q + ".")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return out
+
+
+def strip_solutions(source: str, filename: str = "<reference>") -> str:
+    """Return the stub text of one reference module."""
+    if BEGIN not in source:
+        return source
+    tree = ast.parse(source, filename)
+    functions = _enclosing_functions(tree)
+    lines = source.splitlines(keepends=True)
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        if stripped.startswith(END):
+            raise MarkerError(f"{filename}:{i + 1}: '{END}' without '{BEGIN}'")
+        if not stripped.startswith(BEGIN):
+            out.append(line)
+            i += 1
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        start = i
+        j = i + 1
+        while j < len(lines) and not lines[j].strip().startswith(END):
+            if lines[j].strip().startswith(BEGIN):
+                raise MarkerError(f"{filename}:{j + 1}: nested '{BEGIN}'")
+            j += 1
+        if j == len(lines):
+            raise MarkerError(f"{filename}:{start + 1}: '{BEGIN}' without '{END}'")
+        lineno = start + 1
+        inside = [f for f in functions if f[0] <= lineno <= f[1]]
+        if inside:
+            qualname = max(inside, key=lambda f: f[0])[2]
+            out.append(f'{indent}raise NotImplementedError("{qualname} is not implemented yet")\n')
+        i = j + 1
+    text = "".join(out)
+    ast.parse(text, filename)  # the stub must stay valid Python
+    return text
+
+
+def generate(reference: Path, student: Path) -> dict[str, str]:
+    """Map of relative path -> stub text for every file under ``reference``."""
+    files: dict[str, str] = {}
+    for path in sorted(reference.rglob("*")):
+        if any(part in SKIP_NAMES for part in path.parts) or path.is_dir():
+            continue
+        rel = path.relative_to(reference).as_posix()
+        if path.suffix == ".py":
+            text = path.read_text(encoding="utf-8")
+            stub = strip_solutions(text, str(path))
+            if stub != text:
+                stub = STUDENT_HEADER + stub
+            files[rel] = stub
+        else:
+            files[rel] = path.read_bytes().decode("latin-1")
+    return files
+
+
+def stale_files(reference: Path = ROOT / "reference", student: Path = ROOT / "student") -> list[str]:
+    """Files whose generated text differs from ``student/`` (missing, changed or extra)."""
+    wanted = generate(reference, student)
+    problems = []
+    for rel, text in wanted.items():
+        target = student / rel
+        if not target.exists():
+            problems.append(f"missing {rel}")
+        elif target.read_bytes().decode("latin-1" if not rel.endswith(".py") else "utf-8") != text:
+            problems.append(f"stale {rel}")
+    for path in student.rglob("*"):
+        if path.is_file() and not any(p in SKIP_NAMES for p in path.parts):
+            rel = path.relative_to(student).as_posix()
+            if rel not in wanted:
+                problems.append(f"extra {rel}")
+    return problems
+
+
+def write(reference: Path = ROOT / "reference", student: Path = ROOT / "student") -> list[str]:
+    """Regenerate ``student/`` from ``reference/``; return the written paths."""
+    files = generate(reference, student)
+    if student.exists():
+        shutil.rmtree(student)
+    for rel, text in files.items():
+        target = student / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if rel.endswith(".py"):
+            target.write_text(text, encoding="utf-8")
+        else:
+            target.write_bytes(text.encode("latin-1"))
+    return sorted(files)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="grader generate", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report whether student/ is stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = stale_files()
+        for p in problems:
+            print(p)
+        print("student/ is up to date" if not problems else "student/ is stale: run `grader generate`")
+        return 1 if problems else 0
+    written = write()
+    print(f"wrote {len(written)} files under student/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
