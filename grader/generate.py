@@ -30,14 +30,14 @@ class MarkerError(ValueError):
 
 
 def _enclosing_functions(tree: ast.AST) -> list[tuple[int, int, str]]:
-    """(first body line, last line, qualname) of every function, innermost last when sorted by start."""
+    """(def line, last line, qualname) of every function, innermost last when sorted by start."""
     out: list[tuple[int, int, str]] = []
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 q = f"{prefix}{child.name}"
-                out.append((child.body[0].lineno, child.end_lineno or child.lineno, q))
+                out.append((child.lineno, child.end_lineno or child.lineno, q))
                 visit(child, q + ".")
             elif isinstance(child, ast.ClassDef):
                 visit(child, f"{prefix}{child.name}.")
@@ -50,7 +50,7 @@ def _enclosing_functions(tree: ast.AST) -> list[tuple[int, int, str]]:
 
 def strip_solutions(source: str, filename: str = "<reference>") -> str:
     """Return the stub text of one reference module."""
-    if BEGIN not in source:
+    if BEGIN not in source and END not in source:
         return source
     tree = ast.parse(source, filename)
     functions = _enclosing_functions(tree)
@@ -76,7 +76,7 @@ def strip_solutions(source: str, filename: str = "<reference>") -> str:
         if j == len(lines):
             raise MarkerError(f"{filename}:{start + 1}: '{BEGIN}' without '{END}'")
         lineno = start + 1
-        inside = [f for f in functions if f[0] <= lineno <= f[1]]
+        inside = [f for f in functions if f[0] < lineno <= f[1]]
         if inside:
             qualname = max(inside, key=lambda f: f[0])[2]
             out.append(f'{indent}raise NotImplementedError("{qualname} is not implemented yet")\n')
