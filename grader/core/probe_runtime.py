@@ -1,12 +1,19 @@
 """Running one probe and classifying what happened. Used in-process and inside the worker.
 
 This module must import nothing from the grader besides the standard library and torch,
-because the worker copies it into its sandbox.
+because the worker copies it into its sandbox (``grader.core.sandbox``).
+
+Probe data is *plain data*: ``None``, ``bool``, ``int``, ``float``, ``str``, tensors (dense, strided),
+and lists / tuples / dicts (string keys) of those. ``plain_data`` converts what can be converted
+(numpy arrays and scalars, ``torch.Size``) and rejects everything else with a message naming where
+in the structure the offending value sits, so the in-process and the isolated paths hand verdicts
+exactly the same types.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import random
 import time
@@ -16,6 +23,15 @@ import warnings
 import torch
 
 MAX_MESSAGE = 2000
+MAX_DEPTH = 32
+MAX_ITEMS = 1_000_000
+
+#: Statuses ``run_probe`` returns.
+PROBE_STATUSES = ("ok", "not_attempted", "error", "resource_limit")
+
+
+class ProbeDataError(TypeError):
+    """A probe returned something that is not plain data."""
 
 
 def prepare_determinism(threads: int, seed: int = 0) -> None:
@@ -32,34 +48,143 @@ def prepare_determinism(threads: int, seed: int = 0) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+class TailBuffer(io.TextIOBase):
+    """A text sink that keeps only the last ``limit`` characters written to it (bounded memory)."""
+
+    def __init__(self, limit: int = MAX_MESSAGE):
+        self.limit = limit
+        self.total = 0
+        self._chunks: list[str] = []
+        self._size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        s = str(s)
+        self.total += len(s)
+        if len(s) >= self.limit:
+            self._chunks, self._size = [s[-self.limit:]], self.limit
+            return len(s)
+        self._chunks.append(s)
+        self._size += len(s)
+        if self._size > 2 * self.limit:
+            joined = "".join(self._chunks)[-self.limit:]
+            self._chunks, self._size = [joined], len(joined)
+        return len(s)
+
+    def getvalue(self) -> str:
+        text = "".join(self._chunks)[-self.limit:]
+        if self.total > len(text):
+            return f"[... {self.total - len(text)} characters of output cut ...]\n" + text
+        return text
+
+
 def _student_frames_summary(exc: BaseException) -> str:
-    """The last frames of a traceback, formatted compactly for a report."""
+    """The last frames of a traceback (outside the grader's own files), formatted compactly."""
     tb = traceback.extract_tb(exc.__traceback__)
     frames = [f for f in tb if "probes" not in f.filename.rsplit("/", 1)[-1] and "probe_runtime" not in f.filename]
     frames = frames[-3:] if frames else tb[-1:]
-    where = " <- ".join(f"{f.filename.rsplit('/', 2)[-2:][-1]}:{f.lineno} in {f.name}" for f in reversed(frames))
-    return where
+    return " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}" for f in reversed(frames))
 
 
-def run_probe(fn, pkg, *, threads: int = 1, seed: int = 0):
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for the ways an allocation failure surfaces in Python and in torch's allocator."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "not enough memory" in text
+                                               or "out of memory" in text.lower())
+
+
+def classify_exception(exc: BaseException) -> tuple[str, str]:
+    """Map an exception raised by code under test to ``(status, message)``."""
+    if isinstance(exc, NotImplementedError):
+        return "not_attempted", f"not attempted: {str(exc) or 'NotImplementedError'}"
+    if isinstance(exc, SystemExit):
+        return "error", f"your code called sys.exit({exc.code!r}); return or raise an exception instead"
+    if is_out_of_memory(exc):
+        return "resource_limit", f"memory limit exceeded ({type(exc).__name__}: {str(exc)[:200]})"
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        return "resource_limit", "file size limit exceeded (your code wrote a file or output that is too large)"
+    msg = f"{type(exc).__name__}: {exc}".strip()
+    where = _student_frames_summary(exc)
+    return "error", f"{msg} (at {where})" if where else msg
+
+
+def plain_data(value, path: str = "result", _depth: int = 0, _count: list | None = None):
+    """Return ``value`` as plain data (see the module docstring); raise ``ProbeDataError`` otherwise.
+
+    Tensors are detached, moved to the CPU and copied into compact storage (a view never drags
+    its whole storage along).
+    """
+    count = _count if _count is not None else [0]
+    count[0] += 1
+    if count[0] > MAX_ITEMS or _depth > MAX_DEPTH:
+        raise ProbeDataError(f"{path}: the probe result is too large or too deeply nested")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, torch.Tensor):
+        if value.layout != torch.strided or value.is_quantized:
+            raise ProbeDataError(f"{path}: a {value.layout} tensor is not supported; return a dense tensor")
+        return value.detach().to("cpu").clone()
+    if isinstance(value, torch.Size):
+        return tuple(int(v) for v in value)
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ProbeDataError(f"{path}: dictionary key {k!r} is a {type(k).__name__}, expected a string")
+            out[k] = plain_data(v, f"{path}[{k!r}]", _depth + 1, count)
+        return out
+    if isinstance(value, (list, tuple)):
+        items = [plain_data(v, f"{path}[{i}]", _depth + 1, count) for i, v in enumerate(value)]
+        return items if isinstance(value, list) else tuple(items)
+    converted = _from_numpy(value)
+    if converted is not None:
+        return converted
+    raise ProbeDataError(f"{path}: a {type(value).__module__}.{type(value).__qualname__} is not plain data "
+                         "(expected tensors, numbers, strings, None, lists and dicts of those)")
+
+
+def _from_numpy(value):
+    """numpy arrays become tensors, numpy scalars Python numbers; None for anything else."""
+    module = type(value).__module__
+    if not module.startswith("numpy"):
+        return None
+    import numpy as np
+
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return torch.from_numpy(np.array(value, copy=True))
+    if isinstance(value, np.generic) and not isinstance(value, np.object_):
+        return value.item()
+    return None
+
+
+def run_probe(fn, pkg, *, threads: int = 1, seed: int = 0, full_traceback: bool = False):
     """Run ``fn(pkg)``; return ``(status, data, message, seconds, output)``.
 
-    status: "ok", "not_attempted" (NotImplementedError) or "error". Warnings never fail a probe.
+    status: "ok", "not_attempted" (NotImplementedError), "resource_limit" (memory or file-size
+    limit) or "error" (any other exception, ``sys.exit`` included). Warnings never fail a probe.
+    ``data`` is plain data (``plain_data``). ``output`` is the tail of what the probe printed; with
+    ``full_traceback`` the full traceback of a failure is appended to it (local debugging).
     """
     prepare_determinism(threads, seed)
-    out = io.StringIO()
+    out = TailBuffer()
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with contextlib.redirect_stdout(out):
-                data = fn(pkg)
-        return "ok", data, "", time.perf_counter() - start, out.getvalue()[-MAX_MESSAGE:]
-    except NotImplementedError as exc:
-        msg = str(exc) or "NotImplementedError"
-        return "not_attempted", None, f"not attempted: {msg}"[:MAX_MESSAGE], time.perf_counter() - start, out.getvalue()[-MAX_MESSAGE:]
-    except Exception as exc:  # noqa: BLE001 - any failure of student code is reported, never raised
-        msg = f"{type(exc).__name__}: {exc}".strip()
-        where = _student_frames_summary(exc)
-        text = f"{msg} (at {where})" if where else msg
-        return "error", None, text[:MAX_MESSAGE], time.perf_counter() - start, out.getvalue()[-MAX_MESSAGE:]
+                data = plain_data(fn(pkg))
+        return "ok", data, "", time.perf_counter() - start, out.getvalue()
+    except ProbeDataError as exc:
+        return "error", None, f"unexpected output from your code: {exc}"[:MAX_MESSAGE], \
+            time.perf_counter() - start, out.getvalue()
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of code under test is reported
+        status, message = classify_exception(exc)
+        seconds = time.perf_counter() - start
+        output = out.getvalue()
+        if full_traceback and status != "not_attempted":
+            output = (output + "\n" if output else "") + "".join(traceback.format_exception(exc))
+        return status, None, message[:MAX_MESSAGE], seconds, output

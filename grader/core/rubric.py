@@ -23,11 +23,11 @@ A rubric is a TOML file, validated at load; every problem is reported as one cle
       partial = false                 # allow fractional credit from the verdict
 
     [policy]                          # optional
-    deadline = "2026-12-01T23:59:00+00:00"
+    deadline = "2026-12-01T23:59:00+00:00"         # informational
+    bonus_deadline = "2027-01-31T23:59:00+00:00"   # bonus points are 0 after it
     [[policy.caps]]                   # after `after`, the (non-bonus) total is capped at `max`
-    after = "2026-12-01T23:59:00+00:00"
+    after = "2026-12-01T23:59:00+00:00"            # (keys after [[policy.caps]] belong to the cap)
     max = 10
-    bonus_deadline = "2027-01-31T23:59:00+00:00"
 
 ``max_score`` equals the sum of the points of components with ``bonus = false`` (manual ones
 included).
@@ -81,6 +81,16 @@ class Cap:
 class Policy:
     caps: tuple[Cap, ...] = ()
     bonus_deadline: _dt.datetime | None = None
+    deadline: _dt.datetime | None = None  # informational (shown in reports); caps do the capping
+
+    def cap_at(self, submitted_at: _dt.datetime) -> Cap | None:
+        """The cap in force for a submission made at ``submitted_at`` (the lowest passed one)."""
+        passed = [c for c in self.caps if submitted_at > c.after]
+        return min(passed, key=lambda c: c.max) if passed else None
+
+    def bonus_forfeited(self, submitted_at: _dt.datetime) -> bool:
+        """True when the bonus deadline has passed."""
+        return self.bonus_deadline is not None and submitted_at > self.bonus_deadline
 
 
 @dataclass(frozen=True)
@@ -217,7 +227,7 @@ def parse_rubric(data: dict, path: str = "<rubric>", known_checks: set[str] | No
 def _parse_policy(raw: Any, where: str) -> Policy:
     if not isinstance(raw, dict):
         raise RubricError(f"{where}: must be a table")
-    _unknown_keys(raw, {"caps", "bonus_deadline"}, where)
+    _unknown_keys(raw, {"caps", "bonus_deadline", "deadline"}, where)
     caps = []
     for i, rc in enumerate(_expect(raw, "caps", list, where, default=[])):
         cw = f"{where}.caps[{i}]"
@@ -228,7 +238,9 @@ def _parse_policy(raw: Any, where: str) -> Policy:
                         float(_expect(rc, "max", (int, float), cw))))
     caps.sort(key=lambda c: c.after)
     bonus = raw.get("bonus_deadline")
-    return Policy(tuple(caps), _parse_time(bonus, f"{where}.bonus_deadline") if bonus is not None else None)
+    deadline = raw.get("deadline")
+    return Policy(tuple(caps), _parse_time(bonus, f"{where}.bonus_deadline") if bonus is not None else None,
+                  _parse_time(deadline, f"{where}.deadline") if deadline is not None else None)
 
 
 def load_rubric(path: Path, known_checks: set[str] | None = None) -> Rubric:

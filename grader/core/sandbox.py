@@ -1,0 +1,723 @@
+"""Isolated execution of probes: one sandboxed worker process per submission (DESIGN.md principle 3).
+
+``IsolatedExecutor(package_dir)`` implements the engine's executor interface. It builds a fresh
+sandbox directory::
+
+    <tmp>/grader-sandbox-XXXX/         (root-owned, 0711)
+        lib/                           read-only for the worker
+            worker_main.py             the worker (standalone script)
+            probe_runtime.py           shared with in-process runs
+            config.json                paths, limits, environment
+            submission/                a COPY of the submission package (``submission.<assignment>``)
+            probes/<assignment>_probes.py
+        run/                           the worker's cwd, owned by the worker's uid; run/out/<id>.pt
+        home/, tmp/                    HOME and TMPDIR of the worker
+        log/worker.log                 stdout+stderr of the worker (read back as a tail only)
+
+and starts ``python -I -S lib/worker_main.py launch ...``; see ``worker_main`` for the confinement
+(namespaces, hidden paths, limits, privilege drop). The worker is reused across probes; a probe that
+times out, crashes the worker or exceeds the memory limit costs that probe only: the worker is
+killed (its whole process tree, or its PID namespace) and a fresh one is started for the next probe.
+
+The parent never imports student code and never unpickles anything from the worker but
+``torch.load(..., weights_only=True)`` of a size-capped regular file, whose result is then checked
+to be plain data (tensors, numbers, strings, None, lists/tuples/dicts of those).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets as _secrets
+import select
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from .assignment import Assignment
+from .engine import ProbeOutcome
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent  # the checkout (grader/..)
+MiB = 1024 * 1024
+REPLY_STATUSES = {"ok", "not_attempted", "error", "resource_limit"}
+MAX_REPLY_LINE = 1 * MiB
+COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".ipynb_checkpoints")
+
+
+class SandboxError(RuntimeError):
+    """The grader could not build or start the sandbox (a grader problem, not the submission's)."""
+
+
+@dataclass
+class IsolationOptions:
+    """Limits and confinement of the worker. Sizes in MiB, times in seconds.
+
+    memory_mb:     anonymous + shared memory of the worker's process tree (polled by the parent);
+                   each process also gets RLIMIT_DATA = memory_mb + data_headroom_mb (torch's CUDA
+                   build maps ~1 GiB of writable library data at import; RLIMIT_AS would break it).
+    cpu_seconds:   RLIMIT_CPU of the worker (all its probes together; wall limits are per probe).
+    fsize_mb:      RLIMIT_FSIZE: largest file the worker may write (captured output included).
+    result_mb:     largest probe result file the parent will load.
+    nproc:         RLIMIT_NPROC (only with a dedicated uid, i.e. when the grader runs as root).
+    namespaces:    try Linux namespaces (mount, network, PID; user namespace when not root).
+    drop_privileges: None = when root; True/False to force.
+    uid:           the unprivileged uid/gid to use as root (default: an unused one, 61000-64999).
+    hide / secrets / expose: extra paths for the worker's file-system view (see worker_main).
+    """
+
+    memory_mb: int = 3072
+    data_headroom_mb: int = 1536
+    cpu_seconds: int = 3600
+    fsize_mb: int = 256
+    result_mb: int = 256
+    nproc: int = 512
+    nofile: int = 1024
+    startup_timeout: float = 180.0
+    import_timeout: float = 120.0
+    poll_interval: float = 0.1
+    namespaces: bool = True
+    drop_privileges: Optional[bool] = None
+    uid: Optional[int] = None
+    hide: list = field(default_factory=list)
+    secrets: list = field(default_factory=list)
+    expose: list = field(default_factory=list)
+    data_dir: Optional[str] = None
+    keep_sandbox: bool = False
+
+
+# ----------------------------------------------------------------------------------------------
+# What the worker may see
+# ----------------------------------------------------------------------------------------------
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def worker_sys_path() -> list[str]:
+    """This interpreter's import path minus the checkout: stdlib and site-packages only.
+
+    The worker starts with ``-I -S`` (no site processing), so the ``.pth`` files that ``pip
+    install -e .`` adds (``__editable__.*.pth`` and its finder, which would map ``reference`` and
+    ``grader`` onto the checkout) are never executed there; entries inside the checkout (a
+    "compat" editable install, the current directory) are dropped here.
+    """
+    prefix = os.path.realpath(sys.prefix)
+    out: list[str] = []
+    for entry in sys.path:
+        if not entry or not os.path.isabs(entry) or not os.path.exists(entry):
+            continue
+        real = os.path.realpath(entry)
+        if _within(real, str(ROOT)) and not _within(real, prefix):
+            continue
+        if real not in out:
+            out.append(real)
+    return out
+
+
+def hidden_data_dirs(data_dir: Path) -> list[str]:
+    """Directories under ``data/`` that stay with the grader: named ``hidden`` or marked by a
+    ``.grader-hidden`` file."""
+    if not data_dir.is_dir():
+        return []
+    found = []
+    for dirpath, dirnames, filenames in os.walk(data_dir):
+        if os.path.basename(dirpath) == "hidden" or ".grader-hidden" in filenames:
+            found.append(dirpath)
+            dirnames[:] = []
+    return found
+
+
+def default_secrets() -> list[str]:
+    """The checkout's secret directories: solutions, the grader (rubrics, hidden checks), the
+    project's tests, hidden data."""
+    return [str(ROOT / d) for d in ("reference", "grader", "tests")] + hidden_data_dirs(ROOT / "data")
+
+
+def _pick_uid() -> int:
+    """An unused uid (no passwd entry, no process) for this grader run, as root."""
+    import pwd
+
+    used = set()
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            used.add(d.stat().st_uid)
+        except OSError:
+            pass
+    start = 61000 + os.getpid() % 4000
+    for i in range(4000):
+        uid = 61000 + (start - 61000 + i) % 4000
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            if uid not in used:
+                return uid
+    return 65534
+
+
+def _copy_package(src: Path, dst: Path, max_bytes: int = 200 * MiB, max_files: int = 20000) -> None:
+    """Copy a submission package; symbolic links are skipped (never followed), size is capped."""
+    total = [0, 0]
+
+    def ignore(directory, names):
+        skipped = set(COPY_IGNORE(directory, names))
+        for n in names:
+            p = os.path.join(directory, n)
+            if os.path.islink(p) or not (os.path.isfile(p) or os.path.isdir(p)):
+                skipped.add(n)
+            elif os.path.isfile(p):
+                total[0] += os.path.getsize(p)
+                total[1] += 1
+        if total[0] > max_bytes or total[1] > max_files:
+            raise SandboxError(f"submission too large (more than {max_bytes // MiB} MiB or {max_files} files)")
+        return skipped
+
+    shutil.copytree(src, dst, ignore=ignore, symlinks=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading the worker's results
+# ----------------------------------------------------------------------------------------------
+
+class DataError(ValueError):
+    """The worker's result file is not acceptable plain data."""
+
+
+def validate_plain(value: Any, path: str = "result", depth: int = 0, budget: Optional[list] = None) -> Any:
+    """Check that a loaded result is plain data; return it with dict subclasses made plain dicts."""
+    budget = budget if budget is not None else [1_000_000]
+    budget[0] -= 1
+    if budget[0] < 0 or depth > 32:
+        raise DataError(f"{path}: result too large or too deeply nested")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, torch.Tensor):
+        if value.layout != torch.strided or value.is_quantized or value.device.type != "cpu":
+            raise DataError(f"{path}: unsupported tensor ({value.layout}, {value.device})")
+        return value
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise DataError(f"{path}: dictionary keys must be strings")
+        return {k: validate_plain(v, f"{path}[{k!r}]", depth + 1, budget) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        items = [validate_plain(v, f"{path}[{i}]", depth + 1, budget) for i, v in enumerate(value)]
+        return items if isinstance(value, list) else tuple(items)
+    raise DataError(f"{path}: a {type(value).__name__} is not plain data")
+
+
+def load_result(path: Path, max_bytes: int) -> Any:
+    """Load a probe result written by the worker: a regular file (no link, no FIFO), size-capped,
+    ``weights_only`` unpickling, plain data only."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise DataError(f"the probe result is missing ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError("the probe result is not a regular file")
+        if st.st_size > max_bytes:
+            raise DataError(f"the probe result is too large ({st.st_size // MiB} MiB > {max_bytes // MiB} MiB)")
+        chunks, size = [], 0
+        while size <= max_bytes:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > max_bytes:
+            raise DataError("the probe result is too large")
+    finally:
+        os.close(fd)
+    try:
+        value = torch.load(io.BytesIO(b"".join(chunks)), weights_only=True, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - any malformed file is the worker's problem
+        raise DataError(f"the probe result could not be read safely: {type(exc).__name__}: {str(exc)[:300]}") from None
+    return validate_plain(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# Process bookkeeping
+# ----------------------------------------------------------------------------------------------
+
+def _proc_table() -> dict[int, int]:
+    """pid -> parent pid of every process (Linux /proc)."""
+    table = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                text = f.read()
+            table[int(d)] = int(text[text.rindex(b")") + 2:].split()[1])
+        except (OSError, ValueError):
+            pass
+    return table
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    if not os.path.isdir("/proc"):
+        return [pid]
+    children: dict[int, list[int]] = {}
+    for p, pp in _proc_table().items():
+        children.setdefault(pp, []).append(p)
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def tree_memory_mb(pid: int) -> float:
+    """Anonymous + shared-memory resident size of a process tree, in MiB (shared libraries are not
+    counted: they are file-backed and the same for every submission)."""
+    total_kb = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith(("RssAnon:", "RssShmem:")):
+                        total_kb += int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+    return total_kb / 1024
+
+
+def peak_memory_mb(pid: int) -> float:
+    """VmHWM (peak resident size) summed over a process tree, in MiB."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+    return total / 1024
+
+
+def kill_uid(uid: int) -> int:
+    """SIGKILL every process running as ``uid`` (the dedicated sandbox uid); return how many."""
+    killed = 0
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            if d.stat().st_uid == uid:
+                os.kill(int(d.name), signal.SIGKILL)
+                killed += 1
+        except OSError:
+            pass
+    return killed
+
+
+def describe_exit(returncode: int) -> tuple[str, str]:
+    """``(status, message)`` for a worker that died while running a probe."""
+    sig = -returncode if returncode < 0 else (returncode - 128 if returncode > 128 else 0)
+    if sig:
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        if sig == signal.SIGXCPU:
+            return "resource_limit", "CPU time limit exceeded (the worker was stopped by SIGXCPU)"
+        if sig == signal.SIGKILL:
+            return "resource_limit", "the worker was killed by SIGKILL (most likely out of memory)"
+        if sig == signal.SIGSEGV:
+            return "error", "your code crashed the worker with a segmentation fault (SIGSEGV)"
+        return "error", f"your code crashed the worker ({name})"
+    if returncode == 70:
+        return "error", "the grading worker could not start"
+    return "error", (f"the worker exited with status {returncode} while running your code "
+                     "(os._exit or a closed grader pipe?)")
+
+
+# ----------------------------------------------------------------------------------------------
+# The worker handle
+# ----------------------------------------------------------------------------------------------
+
+class _Worker:
+    """One running worker process and its pipes."""
+
+    def __init__(self, argv: list[str], cwd: str, log_path: Path, env: dict):
+        reply_r, reply_w = os.pipe()
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        try:
+            self.proc = subprocess.Popen(
+                argv + [str(reply_w)], stdin=subprocess.PIPE, stdout=log_fd, stderr=subprocess.STDOUT,
+                pass_fds=(reply_w,), start_new_session=True, cwd=cwd, env=env, close_fds=True)
+        finally:
+            os.close(reply_w)
+            os.close(log_fd)
+        self.reply_fd = reply_r
+        self.buffer = b""
+        self.eof = False
+        self.ready: Optional[dict] = None
+        self.started = time.monotonic()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def send(self, message: dict) -> bool:
+        try:
+            self.proc.stdin.write((json.dumps(message) + "\n").encode())
+            self.proc.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError):
+            return False
+
+    def drain(self) -> None:
+        """Discard whatever is pending on the reply pipe (stale or forged lines)."""
+        while not self.eof and select.select([self.reply_fd], [], [], 0)[0]:
+            chunk = os.read(self.reply_fd, 65536)
+            if not chunk:
+                self.eof = True
+        self.buffer = b""
+
+    def read_line(self, timeout: float) -> Optional[bytes]:
+        """One reply line, or None if none arrived within ``timeout`` (or the pipe is closed)."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            if len(self.buffer) > MAX_REPLY_LINE:
+                self.buffer = b""  # an endless line is junk
+            remaining = deadline - time.monotonic()
+            if self.eof or remaining <= 0:
+                return None
+            if not select.select([self.reply_fd], [], [], remaining)[0]:
+                return None
+            chunk = os.read(self.reply_fd, 65536)
+            if not chunk:
+                self.eof = True
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line
+
+    def kill(self) -> None:
+        """Kill the worker's process group (with a PID namespace: everything in it) and reap it."""
+        for target in (lambda: os.killpg(self.proc.pid, signal.SIGKILL), lambda: self.proc.kill()):
+            try:
+                target()
+            except (ProcessLookupError, PermissionError, OSError):
+                pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            pass
+        for f in (self.proc.stdin,):
+            try:
+                f.close()
+            except OSError:
+                pass
+        try:
+            os.close(self.reply_fd)
+        except OSError:
+            pass
+
+
+# ----------------------------------------------------------------------------------------------
+# The executor
+# ----------------------------------------------------------------------------------------------
+
+class IsolatedExecutor:
+    """Runs probes against ``package_dir`` (a package holding assignment subpackages) in a
+    sandboxed worker. Use as a context manager, or call ``close()``."""
+
+    def __init__(self, package_dir: Path | str, options: Optional[IsolationOptions] = None):
+        self.package_dir = Path(package_dir).resolve()
+        if not (self.package_dir / "__init__.py").is_file():
+            raise SandboxError(f"{package_dir}: not a Python package (no __init__.py)")
+        self.options = options or IsolationOptions()
+        self.is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        drop = self.options.drop_privileges
+        self.drop = self.is_root if drop is None else (drop and self.is_root)
+        self.uid = (self.options.uid if self.options.uid is not None else _pick_uid()) if self.drop else None
+        self.base = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
+        self.lib, self.run_dir, self.log = self.base / "lib", self.base / "run", self.base / "log" / "worker.log"
+        self._worker: Optional[_Worker] = None
+        self._imports: dict[str, Optional[ProbeOutcome]] = {}
+        self._installed: set[str] = set()
+        self.facts: dict = {}
+        self.restarts = 0
+        self.peak_worker_mb = 0.0
+        self.closed = False
+        try:
+            self._build()
+        except Exception:
+            self.close()
+            raise
+        self._worker = self._spawn()  # start early: torch's import overlaps the reference's probes
+
+    # -- sandbox -------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        o = self.options
+        os.chmod(self.base, 0o711)
+        self.lib.mkdir(mode=0o755)
+        (self.lib / "probes").mkdir(mode=0o755)
+        (self.base / "log").mkdir(mode=0o700)
+        for name in ("worker_main.py", "probe_runtime.py"):
+            shutil.copy(HERE / name, self.lib / name)
+        _copy_package(self.package_dir, self.lib / "submission")
+        for d in ("run", "run/out", "home", "tmp"):
+            (self.base / d).mkdir(mode=0o700)
+            if self.drop:
+                os.chown(self.base / d, self.uid, self.uid)
+        self._make_readable(self.lib)
+        data_dir = o.data_dir or (str(ROOT / "data") if (ROOT / "data").is_dir() else None)
+        expose = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, str(self.base)]
+        expose += worker_sys_path() + ([data_dir] if data_dir else []) + list(o.expose)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(self.base / "home"),
+               "TMPDIR": str(self.base / "tmp"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+               "MPLCONFIGDIR": str(self.base / "tmp"), "MPLBACKEND": "Agg", "NO_ALBUMENTATIONS_UPDATE": "1"}
+        if data_dir:
+            env["GRADER_DATA_DIR"] = data_dir
+        limits = {"cpu_seconds": o.cpu_seconds, "data_bytes": (o.memory_mb + o.data_headroom_mb) * MiB,
+                  "fsize_bytes": o.fsize_mb * MiB, "nofile": o.nofile, "core_bytes": 0,
+                  "nproc": o.nproc if self.drop else None}
+        config = {
+            "lib_dir": str(self.lib), "run_dir": str(self.run_dir), "python": sys.executable,
+            "sys_path": worker_sys_path(), "drop": self.drop, "uid": self.uid, "gid": self.uid,
+            "namespaces": o.namespaces, "limits": limits, "env": env,
+            "hide": [str(ROOT), "/root", "/home"] + [str(p) for p in o.hide],
+            "scratch": ["/tmp", "/var/tmp", "/dev/shm"],
+            "secrets": default_secrets() + [str(p) for p in o.secrets],
+            "expose": [str(p) for p in expose],
+        }
+        (self.lib / "config.json").write_text(json.dumps(config, indent=1))
+        os.chmod(self.lib / "config.json", 0o644)
+
+    @staticmethod
+    def _make_readable(top: Path) -> None:
+        for dirpath, dirnames, filenames in os.walk(top):
+            os.chmod(dirpath, 0o755)
+            for f in filenames:
+                os.chmod(os.path.join(dirpath, f), 0o644)
+
+    def _install_probes(self, assignment: Assignment) -> None:
+        if assignment.name not in self._installed:
+            target = self.lib / "probes" / f"{assignment.name}_probes.py"
+            shutil.copy(assignment.probes_file, target)
+            os.chmod(target, 0o644)
+            self._installed.add(assignment.name)
+
+    # -- worker lifecycle ----------------------------------------------------------------------
+
+    def _spawn(self) -> _Worker:
+        argv = [sys.executable, "-I", "-S", str(self.lib / "worker_main.py"), "launch", str(self.lib / "config.json")]
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+        return _Worker(argv, str(self.run_dir), self.log, env)
+
+    def _log_tail(self, limit: int = 1500) -> str:
+        """The end of the worker's captured output, with sandbox paths shortened."""
+        try:
+            with open(self.log, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - limit))
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return text.replace(str(self.lib) + "/", "").replace(str(self.base), "<sandbox>").strip()
+
+    def _ready_worker(self) -> _Worker:
+        """The running worker, started and past its ready message."""
+        if self.closed:
+            raise SandboxError("the sandbox is closed")
+        if self._worker is None:
+            self._worker = self._spawn()
+        w = self._worker
+        deadline = w.started + self.options.startup_timeout
+        while w.ready is None:
+            line = w.read_line(max(0.0, min(1.0, deadline - time.monotonic())))
+            if line is not None:
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(msg, dict) and msg.get("op") == "ready":
+                    w.ready = msg
+                    self.facts = msg.get("facts", {})
+                continue
+            if w.eof or not w.alive() or time.monotonic() > deadline:
+                w.kill()
+                self._worker = None
+                tail = self._log_tail(600).replace("\n", " | ")
+                raise SandboxError(f"the grading worker failed to start (exit status {w.proc.returncode}): {tail}")
+        return w
+
+    def _discard_worker(self) -> None:
+        """Kill the current worker (and any stray process of the sandbox uid); start a fresh one."""
+        if self._worker is not None:
+            self._note_peak(self._worker)
+            self._worker.kill()
+        if self.uid is not None:
+            kill_uid(self.uid)
+        self.restarts += 1
+        self._worker = None if self.closed else self._spawn()
+
+    def _note_peak(self, w: _Worker) -> None:
+        if os.path.isdir("/proc") and w.alive():
+            self.peak_worker_mb = max(self.peak_worker_mb, peak_memory_mb(w.pid))
+
+    def close(self) -> None:
+        """Stop the worker and remove the sandbox. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._worker is not None:
+            self._note_peak(self._worker)
+            self._worker.kill()
+            self._worker = None
+        if self.uid is not None:
+            kill_uid(self.uid)
+        if not self.options.keep_sandbox:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self) -> "IsolatedExecutor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):  # pragma: no cover - best effort
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def run(self, assignment: Assignment, probe: str, *, threads: int = 1, timeout: float = 0) -> ProbeOutcome:
+        """Run one probe of ``assignment`` in the worker (engine executor interface)."""
+        self._install_probes(assignment)
+        package = assignment.rubric.package
+        if assignment.name not in self._imports:
+            outcome = self._roundtrip({"op": "import", "package": package}, self.options.import_timeout)
+            if outcome.status == "timeout":
+                outcome.message = f"importing your `{package}` package did not finish: {outcome.message}"
+            elif outcome.status != "ok" and not outcome.message.startswith(("importing", "not attempted")):
+                outcome.message = f"importing your `{package}` package: {outcome.message}"
+            self._imports[assignment.name] = None if outcome.status == "ok" else outcome
+        failed = self._imports[assignment.name]
+        if failed is not None:
+            return ProbeOutcome(failed.status, message=failed.message)
+        request = {"op": "probe", "assignment": assignment.name, "package": package, "probe": probe,
+                   "threads": int(threads)}
+        return self._roundtrip(request, timeout or 60.0)
+
+    def _roundtrip(self, request: dict, timeout: float) -> ProbeOutcome:
+        """Send one request; wait for its reply while watching time, memory and the process."""
+        w = self._ready_worker()
+        request["id"] = _secrets.token_hex(8)
+        w.drain()
+        start = time.monotonic()
+        if not w.send(request):
+            return self._lost(w, start)
+        deadline = start + timeout
+        next_memory_check = start
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                self._discard_worker()
+                return ProbeOutcome("timeout", message=f"time limit exceeded: stopped after {timeout:.3g} s",
+                                    seconds=now - start)
+            line = w.read_line(min(self.options.poll_interval, deadline - now))
+            if line is not None:
+                reply = self._parse_reply(line, request["id"])
+                if reply is not None:
+                    return self._outcome(reply, request, time.monotonic() - start)
+                continue
+            if w.eof or not w.alive():
+                return self._lost(w, start)
+            if time.monotonic() >= next_memory_check and os.path.isdir("/proc"):
+                next_memory_check = time.monotonic() + self.options.poll_interval
+                used = tree_memory_mb(w.pid)
+                if used > self.options.memory_mb:
+                    self._discard_worker()
+                    return ProbeOutcome("resource_limit", seconds=time.monotonic() - start,
+                                        message=f"memory limit exceeded ({used:.0f} MiB > {self.options.memory_mb} MiB)")
+
+    @staticmethod
+    def _parse_reply(line: bytes, request_id: str) -> Optional[dict]:
+        """A well-formed reply to this request, or None (junk and forged lines are ignored)."""
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(reply, dict) or reply.get("id") != request_id:
+            return None
+        if reply.get("status") not in REPLY_STATUSES or not isinstance(reply.get("message", ""), str):
+            return None
+        return reply
+
+    def _outcome(self, reply: dict, request: dict, seconds: float) -> ProbeOutcome:
+        """Turn a reply into a ProbeOutcome, loading the data file when there is one."""
+        status = reply["status"]
+        message = self._clean(reply.get("message", ""))
+        output = self._clean(str(reply.get("output", "")))[-2000:]
+        out_file = self.run_dir / "out" / f"{request['id']}.pt"
+        data = None
+        if status == "ok" and request.get("op") == "probe":
+            try:
+                data = load_result(out_file, self.options.result_mb * MiB)
+            except DataError as exc:
+                status, message = ("resource_limit" if "too large" in str(exc) else "error"), str(exc)
+        try:
+            out_file.unlink()
+        except OSError:
+            pass
+        return ProbeOutcome(status, data, message[:2000], seconds, output)
+
+    def _clean(self, text: str) -> str:
+        return text.replace(str(self.lib) + "/", "").replace(str(self.base), "<sandbox>")
+
+    def _lost(self, w: _Worker, start: float) -> ProbeOutcome:
+        """The worker died or closed its pipe during a request."""
+        try:
+            w.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+        code = w.proc.returncode
+        tail = self._log_tail(400)
+        self._discard_worker()
+        if code is None:
+            return ProbeOutcome("error", seconds=time.monotonic() - start,
+                                message="lost contact with the worker (did your code close or write to the grader's pipes?)")
+        status, message = describe_exit(code)
+        last = [ln for ln in tail.splitlines() if ln.strip()][-3:]
+        if last and status == "error":
+            message += "; last output: " + " | ".join(last)
+        return ProbeOutcome(status, message=message[:2000], seconds=time.monotonic() - start)
+
+    # -- report --------------------------------------------------------------------------------
+
+    def info(self) -> dict:
+        """What isolation was in force (for the report)."""
+        return {
+            "mode": "isolated",
+            "user": self.facts.get("user", {}),
+            "namespaces": self.facts.get("namespaces", []),
+            "network": self.facts.get("network", "unknown"),
+            "filesystem": self.facts.get("filesystem", {}),
+            "pid_namespace": self.facts.get("pid_namespace", False),
+            "limits": {**self.facts.get("limits", {}), "memory_mb_polled": self.options.memory_mb},
+            "host_changes": self.facts.get("host_changes", []),
+            "notes": self.facts.get("notes", []),
+            "worker_restarts": self.restarts,
+        }
