@@ -1,1 +1,1 @@
-"""Reference solutions of the course assignments (hidden from students; `student/` is generated from here)."""
+"""Packages of the course assignments (``centernet``, ``detection``)."""

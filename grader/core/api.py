@@ -157,3 +157,37 @@ def verdict_from(messages, ok_message: str = "ok") -> Verdict:
         return passed(ok_message)
     more = f" (+{len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
     return failed(problems[0] + more)
+
+
+# ----------------------------------------------------------------------------------------------
+# Attachments (DESIGN.md principle 6): files a verdict produces for the report, e.g. a loss-curve
+# PNG. The grader sets the report directory before grading; a verdict writes to
+# ``attachment_path(name)`` and lists ``attachment_name(name)`` in ``Verdict.attachments``.
+# ----------------------------------------------------------------------------------------------
+
+_REPORT_DIR = [None]
+
+
+def set_report_dir(path) -> None:
+    """Where attachments go (the CLI's ``--report-dir``; per submission in class runs)."""
+    from pathlib import Path
+
+    _REPORT_DIR[0] = Path(path) if path is not None else None
+
+
+def attachment_name(filename: str) -> str:
+    """The name to list in ``Verdict.attachments`` (relative to the report directory)."""
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", filename).lstrip(".") or "attachment"
+    return f"attachments/{safe}"
+
+
+def attachment_path(filename: str):
+    """The path a verdict writes an attachment to (its directory exists)."""
+    from pathlib import Path
+
+    base = _REPORT_DIR[0] if _REPORT_DIR[0] is not None else Path("grader-report")
+    path = base / attachment_name(filename)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

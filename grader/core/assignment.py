@@ -56,7 +56,10 @@ def load(name_or_dir: str | Path) -> Assignment:
             raise RubricError(f"{directory}: missing {f.name}")
     spec = importlib.util.spec_from_file_location(f"_grader_checks_{directory.name}", checks_file)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - a broken checks.py is a grader error, reported in one line
+        raise RubricError(f"{checks_file}: cannot load: {type(exc).__name__}: {exc}") from None
     checks = {c.id: c for c in getattr(module, "CHECKS", [])}
     rubric = load_rubric(directory / "rubric.toml", known_checks=set(checks))
     return Assignment(rubric.assignment, directory, rubric, checks, probes_file)

@@ -9,15 +9,19 @@ runs it in a worker process. Verdicts always run here.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import sys
 import time
+import traceback
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Protocol
 
 from .api import Verdict
 from .assignment import Assignment
-from .probe_runtime import run_probe
+from .probe_runtime import classify_exception, run_probe
 
 
 @dataclass
@@ -39,29 +43,76 @@ class Executor(Protocol):
 
 
 class InProcessExecutor:
-    """Runs probes against a package importable in this process (e.g. ``reference``)."""
+    """Runs probes against a package importable in this process (e.g. ``reference``).
 
-    def __init__(self, package: str, path: Optional[Path] = None):
+    For local debugging and the reference only: the code under test runs in the grader's process.
+    """
+
+    def __init__(self, package: str, path: Optional[Path] = None, *, full_traceback: bool = False):
         """``package`` is the dotted name of the package holding the assignments (``reference``,
-        ``student``); ``path`` an extra directory to put first on ``sys.path``."""
+        ``student``); ``path`` an extra directory to put first on ``sys.path``; ``full_traceback``
+        appends the whole traceback of a failure to the outcome's output."""
         self.package = package
         self.path = path
+        self.full_traceback = full_traceback
+        self.package_dir: Optional[Path] = None
+        os.environ.setdefault("GRADER_DATA_DIR", str(Path(__file__).resolve().parent.parent.parent / "data"))
+
+    @classmethod
+    def for_directory(cls, package_dir: Path, alias: str, *, full_traceback: bool = False) -> "InProcessExecutor":
+        """An executor for the package in ``package_dir``, imported under the name ``alias``
+        (whatever the directory is called, e.g. ``submission`` for a student's ``student/``)."""
+        executor = cls(alias, full_traceback=full_traceback)
+        executor.package_dir = Path(package_dir).resolve()
+        return executor
 
     def _import(self, sub: str):
+        if self.package_dir is not None and self.package not in sys.modules:
+            self._import_directory()
         if self.path is not None and str(self.path) not in sys.path:
             sys.path.insert(0, str(self.path))
         return importlib.import_module(f"{self.package}.{sub}")
 
-    def run(self, assignment: Assignment, probe: str, *, threads: int = 1, timeout: float = 0) -> ProbeOutcome:
+    def _import_directory(self) -> None:
+        """Import ``package_dir`` as the package ``self.package`` (a bare module with a search path
+        when the directory has no ``__init__.py``)."""
+        init = self.package_dir / "__init__.py"
+        if not init.is_file():
+            module = types.ModuleType(self.package)
+            module.__path__ = [str(self.package_dir)]
+            sys.modules[self.package] = module
+            return
+        spec = importlib.util.spec_from_file_location(self.package, init,
+                                                      submodule_search_locations=[str(self.package_dir)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[self.package] = module
         try:
-            pkg = self._import(assignment.rubric.package)
-        except NotImplementedError as exc:
-            return ProbeOutcome("not_attempted", message=f"not attempted: {exc}")
-        except Exception as exc:  # noqa: BLE001
-            return ProbeOutcome("error", message=f"cannot import the submission: {type(exc).__name__}: {exc}")
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[self.package]
+            raise
+
+    def run(self, assignment: Assignment, probe: str, *, threads: int = 1, timeout: float = 0) -> ProbeOutcome:
+        sub = assignment.rubric.package
+        try:
+            pkg = self._import(sub)
+        except ModuleNotFoundError as exc:
+            if exc.name in (self.package, f"{self.package}.{sub}"):
+                return ProbeOutcome("not_attempted", message=f"not attempted: the submission has no `{sub}` package")
+            return self._import_failure(exc, sub)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported, never raised
+            return self._import_failure(exc, sub)
         fn = getattr(assignment.probes, probe)
-        status, data, message, seconds, output = run_probe(fn, pkg, threads=threads)
+        status, data, message, seconds, output = run_probe(fn, pkg, threads=threads,
+                                                           full_traceback=self.full_traceback)
         return ProbeOutcome(status, data, message, seconds, output)
+
+    def _import_failure(self, exc: BaseException, sub: str) -> ProbeOutcome:
+        status, message = classify_exception(exc)
+        if status == "error":
+            message = f"importing your `{sub}` package failed: {message}"
+        output = "".join(traceback.format_exception(exc)) if self.full_traceback and status != "not_attempted" else ""
+        return ProbeOutcome(status, message=message, output=output)
 
 
 class CachedExecutor:
@@ -90,13 +141,17 @@ class CheckResult:
     visibility: str
     seconds: float = 0.0
     attachments: list = field(default_factory=list)
+    output: str = ""  # tail of what the code under test printed (bounded)
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "name": self.id, "description": self.description, "status": self.status,
             "score": round(self.score, 4), "max_score": round(self.max_score, 4), "message": self.message,
             "visibility": self.visibility, "seconds": round(self.seconds, 3), "attachments": list(self.attachments),
         }
+        if self.output:
+            d["output"] = self.output
+        return d
 
 
 @dataclass
@@ -110,18 +165,25 @@ class ComponentResult:
     override: Optional[dict] = None
 
     @property
-    def score(self) -> float:
-        if self.override is not None and "score" in self.override:
-            return float(self.override["score"])
+    def overridden(self) -> bool:
+        """A reviewer set this component's score (a remark alone changes nothing)."""
+        return self.override is not None and "score" in self.override
+
+    @property
+    def automatic_score(self) -> float:
         return sum(c.score for c in self.checks)
 
     @property
+    def score(self) -> float:
+        return float(self.override["score"]) if self.overridden else self.automatic_score
+
+    @property
     def status(self) -> str:
-        if self.manual and self.override is None:
-            return "pending_review"
+        if self.overridden:
+            return "passed" if self.score >= self.max_score - 1e-9 else "failed"
         statuses = {c.status for c in self.checks}
-        if not statuses:
-            return "passed" if self.override else "pending_review"
+        if self.manual or not statuses:
+            return "pending_review"
         if statuses == {"passed"}:
             return "passed"
         if statuses == {"not_attempted"}:
@@ -203,10 +265,16 @@ def _grade_check(assignment, check, rc, points, executor, reference) -> CheckRes
         return CheckResult(check.id, check.component, check.description, "error", 0.0, points,
                            "this check needs the reference solution, which is not available here", rc.visibility)
     start = time.perf_counter()
-    outcome = executor.run(assignment, check.probe, threads=check.threads, timeout=timeout_for(check, ref_seconds))
+    limit = timeout_for(check, ref_seconds)
+    outcome = executor.run(assignment, check.probe, threads=check.threads, timeout=limit)
     if outcome.status != "ok":
+        message = outcome.message
+        if outcome.status == "timeout":
+            relative = limit > check.timeout_floor and reference is not None
+            message += f" (limit: {check.timeout_factor:g} x the reference's time)" if relative else ""
         return CheckResult(check.id, check.component, check.description, outcome.status, 0.0, points,
-                           outcome.message, rc.visibility, outcome.seconds or (time.perf_counter() - start))
+                           message, rc.visibility, outcome.seconds or (time.perf_counter() - start),
+                           output=outcome.output)
     try:
         verdict: Verdict = check.verdict(outcome.data, expected)
     except Exception as exc:  # noqa: BLE001 - malformed probe data from a submission is its failure
@@ -214,4 +282,4 @@ def _grade_check(assignment, check, rc, points, executor, reference) -> CheckRes
     fraction = verdict.fraction if rc.partial else (1.0 if verdict.fraction >= 1.0 else 0.0)
     status = "passed" if verdict.fraction >= 1.0 else "failed"
     return CheckResult(check.id, check.component, check.description, status, points * fraction, points,
-                       verdict.message, rc.visibility, outcome.seconds, list(verdict.attachments))
+                       verdict.message, rc.visibility, outcome.seconds, list(verdict.attachments), outcome.output)

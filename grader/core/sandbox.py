@@ -29,6 +29,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import secrets as _secrets
 import select
 import shutil
@@ -242,8 +243,18 @@ def load_result(path: Path, max_bytes: int) -> Any:
     try:
         value = torch.load(io.BytesIO(b"".join(chunks)), weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - any malformed file is the worker's problem
-        raise DataError(f"the probe result could not be read safely: {type(exc).__name__}: {str(exc)[:300]}") from None
+        detail = re.search(r"Unsupported global: GLOBAL [\w.]+", str(exc))
+        raise DataError("the probe result could not be read safely: it holds something other than plain data"
+                        + (f" ({detail.group(0)})" if detail else f" ({type(exc).__name__})")) from None
     return validate_plain(value)
+
+
+def crash_location(log_tail: str) -> str:
+    """The innermost frames of the Python stack that faulthandler printed for a fatal signal."""
+    frames = re.findall(r'File "([^"]+)", line (\d+) in (\S+)', log_tail.split("Extension modules:")[0])
+    frames = [(f.rsplit("/", 1)[-1], line, fn) for f, line, fn in frames
+              if "probe_runtime" not in f and "worker_main" not in f and "_probes.py" not in f]
+    return " <- ".join(f"{f}:{line} in {fn}" for f, line, fn in frames[:3])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -440,8 +451,8 @@ class IsolatedExecutor:
 
     def __init__(self, package_dir: Path | str, options: Optional[IsolationOptions] = None):
         self.package_dir = Path(package_dir).resolve()
-        if not (self.package_dir / "__init__.py").is_file():
-            raise SandboxError(f"{package_dir}: not a Python package (no __init__.py)")
+        if not self.package_dir.is_dir():
+            raise SandboxError(f"{package_dir}: not a directory")
         self.options = options or IsolationOptions()
         self.is_root = hasattr(os, "geteuid") and os.geteuid() == 0
         drop = self.options.drop_privileges
@@ -474,6 +485,7 @@ class IsolatedExecutor:
         for name in ("worker_main.py", "probe_runtime.py"):
             shutil.copy(HERE / name, self.lib / name)
         _copy_package(self.package_dir, self.lib / "submission")
+        (self.lib / "submission" / "__init__.py").touch()  # a package even when handed in without one
         for d in ("run", "run/out", "home", "tmp"):
             (self.base / d).mkdir(mode=0o700)
             if self.drop:
@@ -524,7 +536,7 @@ class IsolatedExecutor:
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
         return _Worker(argv, str(self.run_dir), self.log, env)
 
-    def _log_tail(self, limit: int = 1500) -> str:
+    def _log_tail(self, limit: int = 4000) -> str:
         """The end of the worker's captured output, with sandbox paths shortened."""
         try:
             with open(self.log, "rb") as f:
@@ -700,10 +712,10 @@ class IsolatedExecutor:
             return ProbeOutcome("error", seconds=time.monotonic() - start,
                                 message="lost contact with the worker (did your code close or write to the grader's pipes?)")
         status, message = describe_exit(code)
-        last = [ln for ln in tail.splitlines() if ln.strip()][-3:]
-        if last and status == "error":
-            message += "; last output: " + " | ".join(last)
-        return ProbeOutcome(status, message=message[:2000], seconds=time.monotonic() - start)
+        where = crash_location(tail)
+        if where and status == "error":
+            message += f" (at {where})"
+        return ProbeOutcome(status, message=message[:2000], seconds=time.monotonic() - start, output=tail[-2000:])
 
     # -- report --------------------------------------------------------------------------------
 

@@ -56,6 +56,8 @@ class UpscaleTwiceLayer(nn.Module):
         # END SOLUTION
 
 
+# Helpers of HeadlessResnet34 (for example a BasicBlock module, and a function that stacks blocks
+# into a stage) belong here.
 # BEGIN SOLUTION
 def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)

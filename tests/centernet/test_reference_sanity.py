@@ -228,3 +228,20 @@ def test_reference_loss_falls_on_tinycoco():
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert last < 0.6 * first, f"loss went from {first:.3f} to {last:.3f}"
     assert sum(history["lk"][-5:]) < 0.7 * sum(history["lk"][:5])
+
+
+def test_plot_helpers_write_pngs(tmp_path):
+    from reference.centernet.plot import draw_objects, plot_losses, save_figure, show_heatmap
+
+    history = {"step": [1, 2, 3], "loss": [3.0, 2.0, 1.0], "lk": [2.0, 1.5, 0.8],
+               "loff": [0.5, 0.3, 0.1], "lsize": [0.5, 0.2, 0.1]}
+    plot_losses(history, tmp_path / "curves" / "loss.png")
+    image = torch.rand(3, 32, 32)
+    objects = torch.tensor([[16.0, 16.0, 8.0, 10.0, 0.0, 1.0], [0.0] * 6])
+    fig = draw_objects(image, objects, objects * torch.tensor([1, 1, 1, 1, 1, 0.5]), class_names=["a"])
+    save_figure(fig, tmp_path / "boxes.png")
+    points = ObjectsToPoints(hw=8, num_classes=1)(objects[None] / torch.tensor([4, 4, 4, 4, 1, 1]))[0]
+    save_figure(show_heatmap(points, image=image), tmp_path / "heat.png")
+    for name in ("curves/loss.png", "boxes.png", "heat.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(fig.axes[0].patches) == 2  # one true box, one predicted box; the padding row is skipped

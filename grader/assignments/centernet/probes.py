@@ -868,3 +868,165 @@ def nms_random(pkg) -> dict:
 def nms_kernel_sizes(pkg) -> dict:
     """PointsNonMaxSuppression(5) and (1) on random maps (C=1, 7x9)."""
     return {name: _nms(pkg, points, k) for name, points, k in build_nms_kernel_cases()}
+
+
+# ================================================================================================
+# --- training checks ---
+# Worker side of the components "Training on TinyCoco" and "Full training (bonus)". These probes
+# train or run the whole network of the implementation under test with its given loop
+# (``<pkg>.train``) and loader (``<pkg>.data``), and send back raw data only: the loss curve and the
+# raw head outputs. The verdicts (training.py, parent side) decode and score those outputs
+# themselves with the reference decoder, against annotations the parent reads itself.
+#
+# Data: the grader's sandbox exposes the checkout's data/ folder read-only and names it in
+# $GRADER_DATA_DIR (directories named "hidden" stay invisible: the bonus's test annotations live in
+# one). $COURSE_DATA_DIR does the same for a local run; otherwise data/ is looked for above the
+# package and the current directory.
+# ================================================================================================
+
+import os
+import time
+from pathlib import Path
+
+# The TinyCoco training budget: in steps (never seconds), seeded. 60 steps of 8 images at 64x64 are
+# ~30 epochs of the 16 images (~30 s on one CPU core); the reference fits the set with a wide margin
+# (tests/centernet/test_training.py calibrates it over seeds).
+TRAINING_CONFIG = {"data": "tinycoco", "image_size": 64, "steps": 60, "batch_size": 8, "lr": 1e-3, "seed": 0}
+
+# The bonus: the submission's trained weights (a state_dict of ``make_centernet(3)``, loadable with
+# ``torch.load(..., weights_only=True)``) are run on the held-out CocoGen test images at this size.
+BONUS_CONFIG = {"data": "generated/cocogen", "image_size": 128, "weights": "weights.pt", "num_classes": 3,
+                "batch_size": 25, "max_images": 500}
+
+
+def find_data(relative: str, pkg=None):
+    """The path ``<data dir>/<relative>``, or None. The data dir is $GRADER_DATA_DIR, else
+    $COURSE_DATA_DIR, else the first ``data/`` folder above the package or the current directory."""
+    candidates = [Path(os.environ[v]) for v in ("GRADER_DATA_DIR", "COURSE_DATA_DIR") if os.environ.get(v)]
+    starts = [Path.cwd().resolve()]
+    if pkg is not None and getattr(pkg, "__file__", None):
+        starts.insert(0, Path(pkg.__file__).resolve().parent)
+    for start in starts:
+        candidates += [parent / "data" for parent in (start, *start.parents)]
+    for base in candidates:
+        if (base / relative).exists():
+            return base / relative
+    return None
+
+
+class GraderDataMissing(RuntimeError):
+    """The data a training probe needs is not there (a set-up problem of the grader's machine)."""
+
+
+def _training_history(history) -> dict:
+    """What ``train`` returned, as plain lists (floats; NaN/Inf kept as they are)."""
+    if not isinstance(history, dict):
+        return {"type": type(history).__name__}
+    out = {}
+    for key in ("step", "loss", "lk", "loff", "lsize", "skipped"):
+        values = history.get(key, [])
+        try:
+            out[key] = [int(v) for v in values] if key in ("step", "skipped") else [float(v) for v in values]
+        except (TypeError, ValueError):
+            out[key] = None
+    return out
+
+
+def run_tinycoco_training(pkg, **overrides) -> dict:
+    """Train ``make_centernet`` of ``pkg`` on TinyCoco with the given loop; return the loss curve and
+    the raw head output ``[N, C+4, S/4, S/4]`` on every training image afterwards (eval mode).
+
+    ``overrides`` change TRAINING_CONFIG (the calibration tests train with other seeds)."""
+    cfg = {**TRAINING_CONFIG, **overrides}
+    root = find_data(cfg["data"], pkg)
+    if root is None or not (root / "annotations.json").is_file():
+        raise GraderDataMissing(f"TinyCoco is not available (looked for data/{cfg['data']}/annotations.json; "
+                                "the grader sets $GRADER_DATA_DIR): a set-up problem of the grader, not of your code")
+    data_mod, train_mod = _mod(pkg, "data"), _mod(pkg, "train")
+    dataset = data_mod.CocoDetection(root / "annotations.json", root / "images", image_size=cfg["image_size"])
+    net = train_mod.make_centernet(dataset.num_classes, seed=cfg["seed"])
+    start = time.perf_counter()
+    history = train_mod.train(dataset, net=net, batch_size=cfg["batch_size"], lr=cfg["lr"], steps=cfg["steps"],
+                              seed=cfg["seed"], log_every=0)
+    seconds = time.perf_counter() - start
+    net.eval()
+    images = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    with torch.no_grad():
+        maps = net(images)
+    return {
+        "config": dict(cfg),
+        "history": _training_history(history),
+        "maps": _plain(maps) if isinstance(maps, torch.Tensor) else None,
+        "maps_type": type(maps).__name__,
+        "image_ids": [int(info["id"]) for info in dataset.image_infos],
+        "num_classes": int(dataset.num_classes),
+        "seconds": float(seconds),
+        "threads": int(torch.get_num_threads()),
+    }
+
+
+def train_tinycoco(pkg) -> dict:
+    """Both TinyCoco checks share this probe (one training run): see run_tinycoco_training."""
+    return run_tinycoco_training(pkg)
+
+
+def _bonus_weights(pkg) -> Path:
+    return Path(pkg.__file__).resolve().parent / BONUS_CONFIG["weights"]
+
+
+def run_bonus_evaluation(pkg, **overrides) -> dict:
+    """Load the submission's trained weights into its ``make_centernet`` and return its raw head output
+    on the held-out test images (file names sorted; annotations are not visible here).
+
+    No weights file: NotImplementedError (the bonus was not attempted). A file that does not load:
+    ``{"load_error": message}`` (the verdict fails with it)."""
+    cfg = {**BONUS_CONFIG, **overrides}
+    weights = _bonus_weights(pkg)
+    if not weights.is_file():
+        raise NotImplementedError(f"no trained weights: put the state_dict of your trained network in "
+                                  f"{pkg.__name__.split('.')[-1]}/{cfg['weights']} to try for the bonus")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged or non-tensor file is the submission's failure
+        return {"load_error": f"{cfg['weights']} could not be read with torch.load(..., weights_only=True): "
+                              f"{type(exc).__name__}: {str(exc)[:300]}"}
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        return {"load_error": f"{cfg['weights']} must hold a state_dict (a dict of tensors: "
+                              f"torch.save(net.state_dict(), path)), got {type(state).__name__}"}
+    net = _mod(pkg, "train").make_centernet(cfg["num_classes"], seed=0)
+    try:
+        net.load_state_dict(state, strict=True)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        return {"load_error": f"{cfg['weights']} does not fit make_centernet({cfg['num_classes']}): "
+                              f"{str(exc).strip()[:600]}"}
+    root = find_data(cfg["data"], pkg)
+    image_dir = root / "test" / "images" if root is not None else None
+    if image_dir is None or not image_dir.is_dir():
+        raise GraderDataMissing(f"the held-out test images are not available (data/{cfg['data']}/test/images): "
+                                "the grader must generate them (python data/cocogen/make_dataset.py)")
+    names = sorted(p.name for p in image_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    names = names[: cfg["max_images"]]
+    data_mod = _mod(pkg, "data")
+    net.eval()
+    size = cfg["image_size"]
+    start = time.perf_counter()
+    maps = []
+    with torch.no_grad():
+        for i in range(0, len(names), cfg["batch_size"]):
+            batch = []
+            for name in names[i:i + cfg["batch_size"]]:
+                img = data_mod.load_rgb_image(image_dir / name).resize((size, size), resample=2)  # 2: bilinear
+                batch.append(data_mod.image_to_tensor(img))
+            out = net(torch.stack(batch))
+            if not isinstance(out, torch.Tensor):
+                return {"load_error": f"the network returned a {type(out).__name__}, not a tensor"}
+            maps.append(out.detach().float())
+    return {"file_names": names, "maps": torch.cat(maps) if maps else torch.zeros(0),
+            "image_size": size, "seconds": float(time.perf_counter() - start)}
+
+
+def evaluate_bonus_weights(pkg) -> dict:
+    """The bonus probe: see run_bonus_evaluation."""
+    return run_bonus_evaluation(pkg)

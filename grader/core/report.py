@@ -1,0 +1,479 @@
+"""Reports people read (DESIGN.md principle 6): the report model and its writers.
+
+One ``Report`` per graded submission. Writers: JSON (own schema, ``schema_version`` 1), Gradescope
+``results.json``, JUnit XML, Markdown (pull request / CI job summary), gradebook CSV, and the
+terminal table. Every writer shows reviewer overrides and remarks, and deadline caps.
+
+JSON schema, version 1 (keys always present unless marked optional)::
+
+    schema_version   1
+    grader_version   str
+    submission       {name, source, kind[, sha256]}
+    score            float   total after caps, bonus included
+    max_score        float   sum of the non-bonus components' points
+    bonus_score      float   bonus points earned (after the bonus deadline: 0)
+    bonus_max_score  float
+    assignments      [{name, title, score, max_score, bonus_score, bonus_max_score, policy}]
+    components       [{assignment, name, score, max_score, bonus, manual, status, checks, [override]}]
+                     checks: [{name, description, status, score, max_score, message, visibility,
+                               seconds, attachments[, output]}]
+    isolation        {mode, ...}  what confinement was in force (see grader.core.sandbox)
+    options          the options that change what was graded
+    started_at       ISO time;  timings {total_seconds, assignments: {name: seconds}}
+    error            null, or a one-line reason the submission could not be graded (class runs)
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import math
+import os
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+from .engine import CheckResult, ComponentResult
+from .rubric import Rubric
+
+SCHEMA_VERSION = 1
+VOLATILE_KEYS = ("seconds", "started_at", "timings", "total_seconds")  # differ between identical runs
+
+
+@dataclass
+class AssignmentSummary:
+    """Totals of one assignment, after the deadline policy."""
+
+    name: str
+    title: str
+    max_score: float
+    bonus_max_score: float
+    raw_score: float
+    raw_bonus: float
+    score: float
+    bonus_score: float
+    policy: dict
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "title": self.title, "score": _r(self.score), "max_score": _r(self.max_score),
+                "bonus_score": _r(self.bonus_score), "bonus_max_score": _r(self.bonus_max_score),
+                "policy": self.policy}
+
+
+def _r(x: float) -> float:
+    return round(float(x), 4)
+
+
+def _iso(t: Optional[_dt.datetime]) -> Optional[str]:
+    return t.isoformat() if t is not None else None
+
+
+def summarize(rubric: Rubric, components: list[ComponentResult],
+              submitted_at: Optional[_dt.datetime] = None) -> AssignmentSummary:
+    """Totals of one assignment with the rubric's deadline policy applied for ``submitted_at``."""
+    regular = [c for c in components if not c.bonus]
+    bonus = [c for c in components if c.bonus]
+    raw, raw_bonus = sum(c.score for c in regular), sum(c.score for c in bonus)
+    score, bonus_score = raw, raw_bonus
+    policy = rubric.policy
+    info: dict = {"submitted_at": _iso(submitted_at), "deadline": _iso(policy.deadline),
+                  "bonus_deadline": _iso(policy.bonus_deadline), "cap": None, "capped": False,
+                  "bonus_forfeited": False, "score_before_policy": _r(raw + raw_bonus)}
+    if submitted_at is not None:
+        cap = policy.cap_at(submitted_at)
+        if cap is not None:
+            info["cap"] = {"after": _iso(cap.after), "max": cap.max}
+            if raw > cap.max:
+                score, info["capped"] = cap.max, True
+        if bonus and policy.bonus_forfeited(submitted_at):
+            bonus_score, info["bonus_forfeited"] = 0.0, raw_bonus > 0
+    return AssignmentSummary(rubric.assignment, rubric.title, sum(c.max_score for c in regular),
+                             sum(c.max_score for c in bonus), raw, raw_bonus, score + bonus_score,
+                             bonus_score, info)
+
+
+def policy_notes(summary: AssignmentSummary) -> list[str]:
+    """Human-readable lines about caps and the bonus deadline."""
+    p, notes = summary.policy, []
+    if p.get("cap"):
+        cap = p["cap"]
+        verb = "capped" if p["capped"] else "cap (not reached)"
+        notes.append(f"{summary.name}: submitted {p['submitted_at']}, after {cap['after']}: score {verb} "
+                     f"at {cap['max']:g} (before the cap: {p['score_before_policy']:g})")
+    if p.get("bonus_forfeited"):
+        notes.append(f"{summary.name}: bonus submitted after its deadline {p['bonus_deadline']}: "
+                     f"{summary.raw_bonus:g} bonus point(s) not counted")
+    return notes
+
+
+@dataclass
+class Report:
+    """Everything known about grading one submission."""
+
+    submission: dict
+    components: list[ComponentResult] = field(default_factory=list)
+    assignments: list[AssignmentSummary] = field(default_factory=list)
+    isolation: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    started_at: str = ""
+    timings: dict = field(default_factory=dict)
+    grader_version: str = ""
+    error: Optional[str] = None
+
+    @property
+    def score(self) -> float:
+        return sum(a.score for a in self.assignments)
+
+    @property
+    def max_score(self) -> float:
+        return sum(a.max_score for a in self.assignments)
+
+    @property
+    def bonus_score(self) -> float:
+        return sum(a.bonus_score for a in self.assignments)
+
+    @property
+    def bonus_max_score(self) -> float:
+        return sum(a.bonus_max_score for a in self.assignments)
+
+    @property
+    def name(self) -> str:
+        return str(self.submission.get("name", "submission"))
+
+    def checks(self) -> Iterable[tuple[ComponentResult, CheckResult]]:
+        for comp in self.components:
+            for chk in comp.checks:
+                yield comp, chk
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": SCHEMA_VERSION, "grader_version": self.grader_version,
+            "submission": self.submission, "score": _r(self.score), "max_score": _r(self.max_score),
+            "bonus_score": _r(self.bonus_score), "bonus_max_score": _r(self.bonus_max_score),
+            "assignments": [a.to_dict() for a in self.assignments],
+            "components": [c.to_dict() for c in self.components],
+            "isolation": self.isolation, "options": self.options, "started_at": self.started_at,
+            "timings": self.timings, "error": self.error,
+        }
+
+
+def strip_volatile(value):
+    """A report dict without the keys that differ between two identical runs (timings)."""
+    if isinstance(value, dict):
+        return {k: strip_volatile(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [strip_volatile(v) for v in value]
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing files
+# ----------------------------------------------------------------------------------------------
+
+def write_text(path: Path | str, text: str) -> None:
+    """Write atomically (a temporary file renamed over the target: never follows a planted link)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def class_json(reports: list[Report]) -> str:
+    return json.dumps({"schema_version": SCHEMA_VERSION, "submissions": [r.to_dict() for r in reports]},
+                      indent=2, ensure_ascii=False) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------
+# Gradescope results.json
+# ----------------------------------------------------------------------------------------------
+
+GRADESCOPE_VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+def _override_text(comp: ComponentResult) -> str:
+    if not comp.override:
+        return ""
+    o = comp.override
+    who = f" ({o['reviewer']})" if o.get("reviewer") else ""
+    parts = []
+    if "score" in o:
+        parts.append(f"Reviewed{who}: {o['score']:g} / {comp.max_score:g} points "
+                     f"(automatic checks: {comp.automatic_score:g})")
+    if o.get("remark"):
+        parts.append(f"Remark{who if 'score' not in o else ''}: {o['remark']}")
+    return "\n".join(parts)
+
+
+def _check_text(chk: CheckResult) -> str:
+    text = f"[{chk.status}] {chk.message}".strip()
+    if chk.output:
+        text += f"\n--- output (tail) ---\n{chk.output}"
+    return text
+
+
+def to_gradescope(report: Report, hidden_visibility: str = "after_due_date") -> dict:
+    """Gradescope's results.json: one test per check (one per component when a reviewer set the
+    component's score, or for a manual component), top-level score after caps."""
+    tests = []
+    for comp in report.components:
+        title = f"{comp.assignment} / {comp.name}"
+        note = _override_text(comp)
+        if comp.overridden or not comp.checks:
+            body = note or "Pending manual review: a reviewer will add these points."
+            body += "".join(f"\n{c.id}: {_check_text(c)}" for c in comp.checks)
+            visible = all(c.visibility == "public" for c in comp.checks)
+            tests.append({"name": title + (" (reviewed)" if comp.overridden else " (manual review)"),
+                          "score": _r(comp.score), "max_score": _r(comp.max_score),
+                          "status": "passed" if comp.status == "passed" else "failed", "output": body,
+                          "visibility": "visible" if visible else hidden_visibility})
+            continue
+        for i, chk in enumerate(comp.checks):
+            output = _check_text(chk) + (f"\n{note}" if note and i == 0 else "")
+            tests.append({"name": f"{title} / {chk.id}" + (f": {chk.description}" if chk.description else ""),
+                          "score": _r(chk.score), "max_score": _r(chk.max_score),
+                          "status": "passed" if chk.status == "passed" else "failed", "output": output,
+                          "visibility": "visible" if chk.visibility == "public" else hidden_visibility})
+    lines = [f"Score: {report.score:g} / {report.max_score:g}"
+             + (f" (bonus {report.bonus_score:g} / {report.bonus_max_score:g})" if report.bonus_max_score else "")]
+    for a in report.assignments:
+        lines += policy_notes(a)
+    if report.error:
+        lines.append(f"Not graded: {report.error}")
+    return {"score": _r(report.score), "execution_time": int(math.ceil(report.timings.get("total_seconds", 0))),
+            "output": "\n".join(lines), "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
+
+
+def gradescope_json(report: Report, hidden_visibility: str = "after_due_date") -> str:
+    return json.dumps(to_gradescope(report, hidden_visibility), indent=2, ensure_ascii=False) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------
+# JUnit XML
+# ----------------------------------------------------------------------------------------------
+
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml(text: str) -> str:
+    return _XML_BAD.sub("?", str(text))
+
+
+def to_junit(report: Report) -> str:
+    """JUnit XML: a test suite per assignment, a test case per check (manual components: one
+    case, skipped until reviewed). failed/not_attempted -> <failure>; error/timeout/resource_limit
+    -> <error>."""
+    suites = ET.Element("testsuites", name=_xml(f"grader: {report.name}"))
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for a in report.assignments:
+        suite = ET.SubElement(suites, "testsuite", name=a.name)
+        props = ET.SubElement(suite, "properties")
+        for k, v in (("score", a.score), ("max_score", a.max_score), ("bonus_score", a.bonus_score)):
+            ET.SubElement(props, "property", name=k, value=f"{v:g}")
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        seconds = 0.0
+        for comp in (c for c in report.components if c.assignment == a.name):
+            cases = comp.checks if comp.checks else [None]
+            for chk in cases:
+                counts["tests"] += 1
+                name = chk.id if chk else f"{comp.name} (manual review)"
+                case = ET.SubElement(suite, "testcase", classname=_xml(f"{a.name}.{comp.name}"), name=_xml(name),
+                                     time=f"{chk.seconds if chk else 0:.3f}")
+                seconds += chk.seconds if chk else 0
+                _junit_outcome(case, comp, chk, counts)
+                text = "\n".join(t for t in ((_check_text(chk) if chk else ""), _override_text(comp)) if t)
+                if text:
+                    ET.SubElement(case, "system-out").text = _xml(text)
+        for k, v in counts.items():
+            suite.set(k, str(v))
+            totals[k] += v
+        suite.set("time", f"{seconds:.3f}")
+    for k, v in totals.items():
+        suites.set(k, str(v))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def _junit_outcome(case, comp: ComponentResult, chk: Optional[CheckResult], counts: dict) -> None:
+    if comp.overridden:
+        status = comp.status
+        message = f"reviewed: {comp.score:g} / {comp.max_score:g}"
+    elif chk is None:
+        status, message = "pending_review", "pending manual review"
+    else:
+        status, message = chk.status, chk.message
+    if status in ("failed", "not_attempted"):
+        ET.SubElement(case, "failure", message=_xml(message[:500]), type=status).text = _xml(message)
+        counts["failures"] += 1
+    elif status in ("error", "timeout", "resource_limit"):
+        ET.SubElement(case, "error", message=_xml(message[:500]), type=status).text = _xml(message)
+        counts["errors"] += 1
+    elif status == "pending_review":
+        ET.SubElement(case, "skipped", message=message)
+        counts["skipped"] += 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Markdown
+# ----------------------------------------------------------------------------------------------
+
+STATUS_ICON = {"passed": "✅", "failed": "❌", "error": "💥", "timeout": "⏱️", "resource_limit": "🧱",
+               "not_attempted": "⬜", "pending_review": "⏳"}
+
+
+def _md(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("|", "\\|").replace("<", "&lt;")
+
+
+def to_markdown(report: Report, report_dir: Optional[Path] = None, markdown_path: Optional[Path] = None) -> str:
+    """Markdown for a pull request or the CI job summary: totals, a component table, the checks
+    that lost points, reviews and policy, and attachments (PNG images linked)."""
+    bonus = f" (+{report.bonus_score:g} bonus of {report.bonus_max_score:g})" if report.bonus_max_score else ""
+    lines = [f"## Grading report: {_md(report.name)}", "",
+             f"**Score: {report.score:g} / {report.max_score:g}**{bonus}", ""]
+    if report.error:
+        lines += [f"> **Not graded:** {_md(report.error)}", ""]
+    lines += ["| Assignment | Component | Status | Score |", "|---|---|---|---:|"]
+    for comp in report.components:
+        kind = " (bonus)" if comp.bonus else (" (manual)" if comp.manual else "")
+        reviewed = " (reviewed)" if comp.overridden else ""
+        lines.append(f"| {_md(comp.assignment)} | {_md(comp.name)}{kind} | {STATUS_ICON.get(comp.status, '')} "
+                     f"{comp.status}{reviewed} | {comp.score:g} / {comp.max_score:g} |")
+    for a in report.assignments:
+        lines.append(f"| **{_md(a.name)}** | **total** | | **{a.score:g} / {a.max_score:g}** |")
+    lost = [(comp, chk) for comp, chk in report.checks() if chk.status != "passed"]
+    if lost:
+        lines += ["", "<details><summary>Checks that lost points</summary>", "",
+                  "| Check | Status | Points | Message |", "|---|---|---:|---|"]
+        for comp, chk in lost:
+            lines.append(f"| {_md(comp.assignment)} / `{_md(chk.id)}` | {STATUS_ICON.get(chk.status, '')} "
+                         f"{chk.status} | {chk.score:g} / {chk.max_score:g} | {_md(chk.message)} |")
+        lines += ["", "</details>"]
+    reviews = [(comp, _override_text(comp)) for comp in report.components if comp.override]
+    notes = [n for a in report.assignments for n in policy_notes(a)]
+    if reviews or notes:
+        lines += ["", "### Reviews and policy", ""]
+        lines += [f"- **{_md(c.assignment)} / {_md(c.name)}**: {_md(t, 1000)}" for c, t in reviews]
+        lines += [f"- {_md(n, 1000)}" for n in notes]
+    attachments = [(chk, a) for _, chk in report.checks() for a in chk.attachments]
+    if attachments:
+        lines += ["", "### Attachments", ""]
+        for chk, name in attachments:
+            link = _attachment_link(name, report_dir, markdown_path)
+            image = name.lower().endswith((".png", ".jpg", ".jpeg", ".gif", ".svg"))
+            lines.append(f"{'!' if image else ''}[{_md(chk.id)}: {_md(name)}]({link})")
+    iso = report.isolation or {}
+    lines += ["", f"<sub>grader {report.grader_version} · {_isolation_summary(iso)}</sub>", ""]
+    return "\n".join(lines)
+
+
+def class_markdown(reports: list[Report]) -> str:
+    """A class run's summary table."""
+    lines = ["## Class gradebook", "", "| Submission | Score | Bonus | Status |", "|---|---:|---:|---|"]
+    lines += [f"| {_md(r.name)} | {r.score:g} / {r.max_score:g} | {r.bonus_score:g} | "
+              f"{'error: ' + _md(r.error) if r.error else 'graded'} |" for r in reports]
+    return "\n".join(lines) + "\n"
+
+
+def _attachment_link(name: str, report_dir: Optional[Path], markdown_path: Optional[Path]) -> str:
+    if report_dir is None:
+        return name
+    target = Path(report_dir) / name
+    base = Path(markdown_path).resolve().parent if markdown_path else Path.cwd()
+    try:
+        return os.path.relpath(target.resolve(), base).replace(os.sep, "/")
+    except ValueError:
+        return str(target)
+
+
+def _isolation_summary(iso: dict) -> str:
+    if iso.get("mode") != "isolated":
+        return str(iso.get("mode", "in-process"))
+    parts = ["isolated worker"]
+    user = iso.get("user") or {}
+    if user.get("dropped"):
+        parts.append(f"uid {user.get('uid')}")
+    if iso.get("namespaces"):
+        parts.append("namespaces: " + ",".join(iso["namespaces"]))
+    return ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------------------------
+# Gradebook CSV
+# ----------------------------------------------------------------------------------------------
+
+def gradebook_columns(reports: list[Report]) -> list[str]:
+    """Component columns ("assignment/component"), in rubric order, over all reports."""
+    cols: list[str] = []
+    for r in reports:
+        for comp in r.components:
+            key = f"{comp.assignment}/{comp.name}"
+            if key not in cols:
+                cols.append(key)
+    return cols
+
+
+def to_csv(reports: list[Report]) -> str:
+    """One row per submission: totals, then the score of every component, then a note."""
+    cols = gradebook_columns(reports)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["submission", "score", "max_score", "bonus_score"] + cols + ["status", "notes"])
+    for r in reports:
+        by_key = {f"{c.assignment}/{c.name}": c for c in r.components}
+        notes = [n for a in r.assignments for n in policy_notes(a)]
+        notes += [f"{c.name}: {c.override['remark']}" for c in r.components if c.override and c.override.get("remark")]
+        pending = [c.name for c in r.components if c.status == "pending_review"]
+        if pending:
+            notes.append("pending review: " + ", ".join(pending))
+        status = f"error: {r.error}" if r.error else "graded"
+        w.writerow([r.name, f"{r.score:g}", f"{r.max_score:g}", f"{r.bonus_score:g}"]
+                   + [f"{by_key[k].score:g}" if k in by_key else "" for k in cols] + [status, "; ".join(notes)])
+    return out.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------
+# Terminal
+# ----------------------------------------------------------------------------------------------
+
+def progress_line(assignment: str, component: str, chk: CheckResult, width: int = 110) -> str:
+    """One line per completed check: status, points, where, message (truncated)."""
+    head = f"  {chk.status:<14} {chk.score:5.2f}/{chk.max_score:<5.2f} {assignment}/{chk.id}"
+    message = " ".join(chk.message.split())
+    room = max(20, width - len(head) - 2)
+    if len(message) > room:
+        message = message[: room - 1] + "…"
+    return f"{head}  {message}" if message else head
+
+
+def terminal_summary(report: Report) -> str:
+    """Per-component totals and the total, as a plain-text table."""
+    rows = [(f"{c.assignment} / {c.name}" + (" (bonus)" if c.bonus else "") + (" (manual)" if c.manual else ""),
+             c.status + (" (reviewed)" if c.overridden else ""), f"{c.score:g} / {c.max_score:g}")
+            for c in report.components]
+    width = max([len(r[0]) for r in rows] + [30])
+    lines = [f"{'component':<{width}}  {'status':<24}  points", "-" * (width + 36)]
+    lines += [f"{a:<{width}}  {b:<24}  {c}" for a, b, c in rows]
+    lines.append("-" * (width + 36))
+    for a in report.assignments:
+        extra = f"  (bonus {a.bonus_score:g} / {a.bonus_max_score:g})" if a.bonus_max_score else ""
+        lines.append(f"{a.name + ' total':<{width}}  {'':<24}  {a.score:g} / {a.max_score:g}{extra}")
+    for a in report.assignments:
+        lines += [f"note: {n}" for n in policy_notes(a)]
+    for c in report.components:
+        if c.override:
+            lines.append(f"review: {c.assignment} / {c.name}: {' '.join(_override_text(c).split())}")
+    bonus = f" (bonus included: {report.bonus_score:g})" if report.bonus_max_score else ""
+    lines.append(f"TOTAL {report.score:g} / {report.max_score:g}{bonus}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Packages of the course assignments (``centernet``, ``detection``)."""

@@ -1,0 +1,125 @@
+"""The centernet checks discriminate (DESIGN.md principle 2).
+
+* the reference scores 18/18 with every check passed;
+* the generated stubs score 0 with every check "not attempted";
+* every plausible wrong variant (tests/centernet/variants.py) loses points in its own component and
+  keeps full marks everywhere else;
+* every alternative correct variant scores 18/18.
+
+Variants are text edits of a copy of reference/centernet, imported under unique package names from
+one temporary directory. The reference's probe outcomes are computed once per module.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.core import assignment as assignment_mod
+from grader.core.engine import CachedExecutor, InProcessExecutor, grade
+
+
+def _load_variants():
+    """tests/centernet/variants.py under a name no other test directory can clash with."""
+    name = "_centernet_test_variants"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("variants.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while the file executes
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+variants = _load_variants()
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "reference" / "centernet"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def centernet():
+    return assignment_mod.load("centernet")
+
+
+@pytest.fixture(scope="module")
+def reference_executor():
+    return CachedExecutor(InProcessExecutor("reference"))
+
+
+@pytest.fixture(scope="module")
+def variant_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("centernet_variants")
+
+
+def _build(variant: variants.Variant, root: Path) -> str:
+    """Write the variant as the package ``<unique name>.centernet`` under ``root``; return the name."""
+    name = f"cn_variant_{next(_counter)}_{variant.name}"
+    (root / name).mkdir()
+    (root / name / "__init__.py").write_text("")
+    variants.apply(variant, REFERENCE, root / name / "centernet")
+    return name
+
+
+def _grade(centernet, package: str, reference_executor, path: Path | None = None):
+    # The submission's executor is cached too: checks that share a probe run it once.
+    executor = CachedExecutor(InProcessExecutor(package, path=path))
+    return {c.name: c for c in grade(centernet, executor, reference_executor)}
+
+
+def _summary(results) -> str:
+    lines = []
+    for comp in results.values():
+        bad = [f"{c.id}: {c.status}: {c.message[:300]}" for c in comp.checks if c.status != "passed"]
+        lines.append(f"{comp.name} {comp.score:.3g}/{comp.max_score:g}" + "".join(f"\n    {b}" for b in bad))
+    return "\n".join(lines)
+
+
+def test_reference_scores_full_marks(centernet, reference_executor):
+    results = _grade(centernet, "reference", reference_executor)
+    assert sum(c.score for c in results.values()) == pytest.approx(18.0), _summary(results)
+    assert all(chk.status == "passed" for comp in results.values() for chk in comp.checks), _summary(results)
+    assert set(results) == {comp.name for comp in centernet.rubric.components}
+
+
+def test_stubs_score_zero_and_are_not_attempted(centernet, reference_executor):
+    results = _grade(centernet, "student", reference_executor)
+    statuses = {chk.id: chk.status for comp in results.values() for chk in comp.checks}
+    assert set(statuses.values()) == {"not_attempted"}, _summary(results)
+    assert sum(c.score for c in results.values()) == 0
+    assert all(comp.status == "not_attempted" for comp in results.values())
+
+
+@pytest.mark.parametrize("variant", variants.WRONG, ids=[v.name for v in variants.WRONG])
+def test_wrong_variant_loses_points_in_its_component_only(variant, centernet, reference_executor, variant_root):
+    package = _build(variant, variant_root)
+    results = _grade(centernet, package, reference_executor, path=variant_root)
+    own = results[variant.component]
+    assert own.score < own.max_score - 1e-9, f"{variant.name} keeps full marks:\n{_summary(results)}"
+    others = {name: comp for name, comp in results.items() if name != variant.component}
+    assert all(comp.score == pytest.approx(comp.max_score) for comp in others.values()), (
+        f"{variant.name} also costs points outside {variant.component}:\n{_summary(results)}")
+    failing = [chk for chk in own.checks if chk.status != "passed"]
+    assert all(chk.message for chk in failing), "a failed check must say why"
+
+
+@pytest.mark.parametrize("variant", variants.CORRECT, ids=[v.name for v in variants.CORRECT])
+def test_alternative_correct_variant_gets_full_marks(variant, centernet, reference_executor, variant_root):
+    package = _build(variant, variant_root)
+    results = _grade(centernet, package, reference_executor, path=variant_root)
+    assert sum(c.score for c in results.values()) == pytest.approx(18.0), f"{variant.name}:\n{_summary(results)}"
+
+
+def test_every_variant_edit_matches_the_reference(tmp_path):
+    """Also checked when building each variant; here all at once, with one clear failure per edit."""
+    for variant in variants.ALL:
+        variants.apply(variant, REFERENCE, tmp_path / variant.name)
+
+
+def test_variants_cover_every_component(centernet):
+    components = {comp.name for comp in centernet.rubric.components}
+    assert {v.component for v in variants.WRONG} == components
+    assert len({v.name for v in variants.ALL}) == len(variants.ALL)

@@ -1,0 +1,256 @@
+"""The isolated worker (DESIGN.md principle 3): a hostile submission costs only its own checks.
+
+One grading run of ``fixtures/subs/hostile`` on the ``hostile`` rubric: every component has an
+attack check (the submission crashes, hangs, exhausts memory, exits, floods output, reaches for
+secrets, the network, the grader's pipes or report) followed by a control check that must pass.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from grader.core import assignment
+from grader.core.sandbox import (ROOT, DataError, IsolatedExecutor, IsolationOptions, load_result, validate_plain,
+                                 worker_sys_path)
+from grader.core.runner import RunOptions, grade_submission
+from grader.core.submission import resolve
+
+from grader_testkit import HOSTILE, SUBS, TOYREF, copy_package
+
+IS_ROOT = os.geteuid() == 0
+MEMORY_MB = 1024  # small: a runaway allocation is stopped long before it troubles the machine
+
+
+class _Listener:
+    """A TCP server on the loopback of the test's network namespace; records any connection."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.received: list[bytes] = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.received.append(conn.recv(100) or b"<connected>")
+            conn.close()
+
+    def close(self):
+        self.stop = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory, toy_reference):
+    """Grade the hostile submission once, in the sandbox; every test below reads this run."""
+    tmp = tmp_path_factory.mktemp("hostile")
+    package = copy_package(SUBS / "hostile", tmp / "submission")
+    report_file = tmp / "report.json"
+    report_file.write_text('{"untouched": true}')
+    listener = _Listener()
+    secret_files = [str(ROOT / "grader" / "core" / "engine.py"), str(TOYREF / "toy" / "ops.py"),
+                    str(ROOT / "tests" / "grader" / "conftest.py")]
+    (package / "toy" / "_targets.py").write_text(
+        f"PORT = {listener.port}\nSECRET_FILES = {secret_files!r}\nREPORT_FILES = {[str(report_file)]!r}\n")
+    hostile = assignment.load(HOSTILE)
+    reference = toy_reference.__class__(toy_reference.inner)  # same reference code, own cache
+    options = RunOptions(isolation=IsolationOptions(memory_mb=MEMORY_MB, fsize_mb=64, secrets=[str(TOYREF)],
+                                                    hide=[str(TOYREF)]))
+    submission = resolve(package, ["toy"])
+    report = grade_submission(submission, [hostile], reference, options)
+    listener.close()
+    checks = {chk.id: chk for _, chk in report.checks()}
+    yield {"report": report, "checks": checks, "listener": listener, "report_file": report_file}
+
+
+def test_report_is_complete(hostile_run):
+    hostile = assignment.load(HOSTILE)
+    expected = {c.id for _, c in hostile.rubric.all_checks()}
+    assert set(hostile_run["checks"]) == expected
+    assert len(hostile_run["report"].components) == len(hostile.rubric.components)
+
+
+@pytest.mark.parametrize("component", ["exit", "segfault", "hang", "memory", "sysexit", "flood", "import_reference",
+                                       "read_secret", "socket", "forged_reply", "write_report", "orphan"])
+def test_control_after_each_attack_passes(hostile_run, component):
+    control = hostile_run["checks"][f"{component}.control"]
+    assert control.status == "passed", control.message
+
+
+def _attack(hostile_run, name):
+    return hostile_run["checks"][f"{name}.attack"]
+
+
+def test_os_exit_costs_its_check(hostile_run):
+    chk = _attack(hostile_run, "exit")
+    assert chk.status == "error" and "exited with status 3" in chk.message
+
+
+def test_segfault_costs_its_check(hostile_run):
+    chk = _attack(hostile_run, "segfault")
+    assert chk.status == "error" and "segmentation fault" in chk.message
+    assert "ops.py" in chk.message  # faulthandler's stack points at the student's line
+
+
+def test_hang_times_out(hostile_run):
+    chk = _attack(hostile_run, "hang")
+    assert chk.status == "timeout" and "time limit" in chk.message
+
+
+def test_memory_exhaustion_is_a_resource_limit(hostile_run):
+    chk = _attack(hostile_run, "memory")
+    assert chk.status == "resource_limit" and "memory" in chk.message
+
+
+def test_sys_exit_is_an_error_not_an_exit(hostile_run):
+    chk = _attack(hostile_run, "sysexit")
+    assert chk.status == "error" and "sys.exit(4)" in chk.message
+
+
+def test_output_flood_is_bounded(hostile_run):
+    chk = _attack(hostile_run, "flood")
+    assert chk.status == "resource_limit" and "file size" in chk.message
+    assert len(chk.output) <= 2200
+    assert len(hostile_run["report"].to_dict().__repr__()) < 200_000
+
+
+def test_reference_and_grader_cannot_be_imported(hostile_run):
+    chk = _attack(hostile_run, "import_reference")
+    assert chk.status == "error", chk.message
+    assert "blocked:" in chk.message and "reference.centernet" in chk.message
+
+
+def test_secret_files_cannot_be_read(hostile_run):
+    chk = _attack(hostile_run, "read_secret")
+    assert chk.status == "error"
+    assert "FileNotFoundError" in chk.message or "PermissionError" in chk.message
+
+
+def test_network_is_unreachable(hostile_run):
+    chk = _attack(hostile_run, "socket")
+    assert chk.status == "error"
+    assert hostile_run["listener"].received == []
+
+
+def test_forged_reply_and_pickle_are_refused(hostile_run):
+    chk = _attack(hostile_run, "forged_reply")
+    assert chk.status in ("error", "failed")
+    assert chk.score == 0
+
+
+def test_report_file_is_not_writable_from_the_worker(hostile_run):
+    assert hostile_run["report_file"].read_text() == '{"untouched": true}'
+
+
+def test_no_process_outlives_the_worker(hostile_run):
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "grader-orphan-marker" not in ps
+
+
+def test_each_crash_restarted_the_worker_once(hostile_run):
+    # exit, segfault, hang, memory: four kills, four fresh workers (nothing else restarts it)
+    assert hostile_run["report"].isolation["worker_restarts"] == 4
+
+
+@pytest.mark.skipif(not IS_ROOT or not sys.platform.startswith("linux"), reason="privilege drop needs root on Linux")
+def test_worker_runs_unprivileged_without_network(hostile_run):
+    iso = hostile_run["report"].isolation
+    assert iso["user"]["dropped"] and iso["user"]["uid"] != 0
+    assert "network" in iso["namespaces"] or "Python-level" in iso["network"]
+
+
+# ----------------------------------------------------------------------------------------------
+# The parent's side: what it accepts from the worker
+# ----------------------------------------------------------------------------------------------
+
+def test_worker_sys_path_excludes_the_checkout():
+    prefix = os.path.realpath(sys.prefix)
+    for entry in worker_sys_path():
+        assert not (entry.startswith(str(ROOT) + "/") or entry == str(ROOT)) or entry.startswith(prefix), entry
+
+
+def test_load_result_refuses_pickled_objects(tmp_path):
+    path = tmp_path / "r.pt"
+    torch.save({"out": io.StringIO("x")}, path)
+    with pytest.raises(DataError, match="plain data"):
+        load_result(path, 1 << 20)
+
+
+def test_load_result_refuses_links_and_big_files(tmp_path):
+    target = tmp_path / "t.pt"
+    torch.save({"out": torch.zeros(1000)}, target)
+    link = tmp_path / "link.pt"
+    link.symlink_to(target)
+    with pytest.raises(DataError, match="missing"):
+        load_result(link, 1 << 20)
+    with pytest.raises(DataError, match="too large"):
+        load_result(target, 100)
+    os.mkfifo(tmp_path / "fifo.pt")
+    with pytest.raises(DataError, match="not a regular file"):
+        load_result(tmp_path / "fifo.pt", 1 << 20)
+
+
+def test_load_result_accepts_plain_data(tmp_path):
+    path = tmp_path / "r.pt"
+    data = {"a": torch.arange(3), "b": [1, 2.5, "x", None, True], "c": {"d": (torch.ones(2, 2),)}}
+    torch.save(data, path)
+    loaded = load_result(path, 1 << 20)
+    assert torch.equal(loaded["a"], data["a"]) and loaded["b"] == data["b"] and isinstance(loaded["c"]["d"], tuple)
+
+
+def test_validate_plain_rejects_other_types():
+    with pytest.raises(DataError):
+        validate_plain({"x": {1, 2}})
+    with pytest.raises(DataError):
+        validate_plain({1: "int key"})
+    with pytest.raises(DataError):
+        validate_plain(torch.zeros(3).to_sparse())
+
+
+def test_in_process_sys_exit_does_not_end_the_grader(tmp_path, toy_reference):
+    """--in-process runs student code in the grader: sys.exit there must still be just an error."""
+    hostile = assignment.load(HOSTILE)
+    package = copy_package(SUBS / "hostile", tmp_path / "h")
+    (package / "toy" / "_targets.py").write_text("PORT = 1\nSECRET_FILES = []\nREPORT_FILES = []\n")
+    submission = resolve(package, ["toy"])
+    report = grade_submission(submission, [hostile], toy_reference,
+                              RunOptions(in_process=True, only=["sysexit", "write_report"]))
+    statuses = {c.id: c.status for _, c in report.checks()}
+    assert statuses == {"sysexit.attack": "error", "sysexit.control": "passed",
+                        "write_report.attack": "passed", "write_report.control": "passed"}
+
+
+def test_worker_that_cannot_start_is_a_grader_error(tmp_path):
+    """A broken interpreter path is the grader's problem: SandboxError with the worker's words."""
+    from grader.core.sandbox import SandboxError
+
+    ex = IsolatedExecutor(TOYREF, IsolationOptions(startup_timeout=60))
+    try:
+        ex._worker.kill()
+        ex._worker = None
+        config = ex.lib / "config.json"
+        config.write_text(config.read_text().replace('"lib_dir"', '"lib_dir_broken"'))
+        with pytest.raises(SandboxError, match="failed to start"):
+            ex._ready_worker()
+    finally:
+        ex.close()
+    assert not Path(ex.base).exists()
