@@ -26,6 +26,7 @@ to be plain data (tensors, numbers, strings, None, lists/tuples/dicts of those).
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
@@ -45,6 +46,7 @@ from typing import Any, Optional
 
 import torch
 
+from . import worker_main as wm
 from .assignment import Assignment
 from .engine import ProbeOutcome
 
@@ -184,6 +186,86 @@ def _copy_package(src: Path, dst: Path, max_bytes: int = 200 * MiB, max_files: i
         return skipped
 
     shutil.copytree(src, dst, ignore=ignore, symlinks=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# The isolation plan: decided once per grader process
+# ----------------------------------------------------------------------------------------------
+
+_PLAN: dict = {}
+
+
+def isolation_plan() -> dict:
+    """Which namespaces this kernel grants the grader: ``{"flags", "namespaces", "errors"}``.
+
+    Asked once per process (``worker_main.py probe`` tries each set in a throw-away child); every
+    worker then enters exactly these namespaces or does not start.
+    """
+    if not _PLAN:
+        with tempfile.TemporaryDirectory(prefix="grader-probe-") as scratch:
+            try:
+                out = subprocess.run([sys.executable, "-I", "-S", str(HERE / "worker_main.py"), "probe", scratch],
+                                     capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+                _PLAN.update(json.loads(out.stdout.strip().splitlines()[-1]))
+            except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as exc:
+                _PLAN.update(flags=0, namespaces=[], errors=[f"probe failed: {exc}"])
+    return dict(_PLAN)
+
+
+class HostProtection:
+    """Permission changes that keep secrets from the worker when there is no mount namespace.
+
+    As root only: ``chmod go-rwx`` on each secret directory, ``chmod o+x`` (traverse, not list) on
+    the directories between ``/`` and what the worker must reach (e.g. a Python under ``/root``).
+    Each change is undone when the grader exits, if the mode is still the one set here.
+    """
+
+    def __init__(self):
+        self.changes: list[tuple[str, int, int]] = []
+        atexit.register(self.restore)
+
+    def _chmod(self, path: str, new: int) -> None:
+        old = stat.S_IMODE(os.stat(path).st_mode)
+        if new != old:
+            os.chmod(path, new)
+            self.changes.append((path, old, new))
+
+    def apply(self, secrets: list[str], reachable: list[str]) -> None:
+        done = {c[0] for c in self.changes}
+        for p in secrets:
+            if os.path.isdir(p) and p not in done:
+                self._chmod(p, stat.S_IMODE(os.stat(p).st_mode) & 0o700)
+        for p in reachable:
+            parts = os.path.realpath(p).split("/")
+            for i in range(2, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if not os.path.isdir(d):
+                    break
+                if d not in done:
+                    self._chmod(d, stat.S_IMODE(os.stat(d).st_mode) | 0o001)
+
+    def restore(self) -> None:
+        while self.changes:
+            path, old, new = self.changes.pop()
+            try:
+                if stat.S_IMODE(os.stat(path).st_mode) == new:
+                    os.chmod(path, old)
+            except OSError:
+                pass
+
+    def describe(self) -> list[str]:
+        return [f"chmod {old:o} -> {new:o} {path}" for path, old, new in self.changes]
+
+
+HOST_PROTECTION: Optional[HostProtection] = None
+
+
+def protect_host(secrets: list[str], reachable: list[str]) -> HostProtection:
+    global HOST_PROTECTION
+    if HOST_PROTECTION is None:
+        HOST_PROTECTION = HostProtection()
+    HOST_PROTECTION.apply(secrets, reachable)
+    return HOST_PROTECTION
 
 
 # ----------------------------------------------------------------------------------------------
@@ -464,6 +546,8 @@ class IsolatedExecutor:
         self._imports: dict[str, Optional[ProbeOutcome]] = {}
         self._installed: set[str] = set()
         self.facts: dict = {}
+        self.plan: dict = {}
+        self.start_failures: list[str] = []
         self.restarts = 0
         self.peak_worker_mb = 0.0
         self.closed = False
@@ -503,13 +587,20 @@ class IsolatedExecutor:
         limits = {"cpu_seconds": o.cpu_seconds, "data_bytes": (o.memory_mb + o.data_headroom_mb) * MiB,
                   "fsize_bytes": o.fsize_mb * MiB, "nofile": o.nofile, "core_bytes": 0,
                   "nproc": o.nproc if self.drop else None}
+        plan = isolation_plan() if o.namespaces else {"flags": 0, "namespaces": [], "errors": ["disabled"]}
+        secrets = default_secrets() + [str(p) for p in o.secrets]
+        fallback = None
+        if not plan["flags"] & wm.CLONE_NEWNS and self.drop:
+            protection = protect_host(secrets, [str(p) for p in expose])
+            fallback = {"mode": "permissions", "protected": [p for p in secrets if os.path.isdir(p)],
+                        "host_changes": protection.describe()}
+        self.plan = plan
         config = {
             "lib_dir": str(self.lib), "run_dir": str(self.run_dir), "python": sys.executable,
             "sys_path": worker_sys_path(), "drop": self.drop, "uid": self.uid, "gid": self.uid,
-            "namespaces": o.namespaces, "limits": limits, "env": env,
+            "ns_flags": plan["flags"], "filesystem_fallback": fallback, "limits": limits, "env": env,
             "hide": [str(ROOT), "/root", "/home"] + [str(p) for p in o.hide],
-            "scratch": ["/tmp", "/var/tmp", "/dev/shm"],
-            "secrets": default_secrets() + [str(p) for p in o.secrets],
+            "scratch": ["/tmp", "/var/tmp", "/dev/shm"], "secrets": secrets,
             "expose": [str(p) for p in expose],
         }
         (self.lib / "config.json").write_text(json.dumps(config, indent=1))
@@ -548,7 +639,15 @@ class IsolatedExecutor:
         return text.replace(str(self.lib) + "/", "").replace(str(self.base), "<sandbox>").strip()
 
     def _ready_worker(self) -> _Worker:
-        """The running worker, started and past its ready message."""
+        """The running worker, started and past its ready message (one retry: the worker fails
+        closed when its confinement cannot be set up, which may be transient)."""
+        try:
+            return self._wait_ready()
+        except SandboxError as exc:
+            self.start_failures.append(str(exc))
+            return self._wait_ready()
+
+    def _wait_ready(self) -> _Worker:
         if self.closed:
             raise SandboxError("the sandbox is closed")
         if self._worker is None:
@@ -706,7 +805,7 @@ class IsolatedExecutor:
         except subprocess.TimeoutExpired:
             pass
         code = w.proc.returncode
-        tail = self._log_tail(400)
+        tail = self._log_tail(16000)
         self._discard_worker()
         if code is None:
             return ProbeOutcome("error", seconds=time.monotonic() - start,
@@ -715,7 +814,8 @@ class IsolatedExecutor:
         where = crash_location(tail)
         if where and status == "error":
             message += f" (at {where})"
-        return ProbeOutcome(status, message=message[:2000], seconds=time.monotonic() - start, output=tail[-2000:])
+        output = tail.split("Extension modules:")[0].strip()[-2000:]
+        return ProbeOutcome(status, message=message[:2000], seconds=time.monotonic() - start, output=output)
 
     # -- report --------------------------------------------------------------------------------
 
@@ -729,7 +829,7 @@ class IsolatedExecutor:
             "filesystem": self.facts.get("filesystem", {}),
             "pid_namespace": self.facts.get("pid_namespace", False),
             "limits": {**self.facts.get("limits", {}), "memory_mb_polled": self.options.memory_mb},
-            "host_changes": self.facts.get("host_changes", []),
-            "notes": self.facts.get("notes", []),
+            "notes": self.facts.get("notes", []) + [f"namespaces refused: {e}" for e in self.plan.get("errors", [])],
+            "start_failures": self.start_failures,
             "worker_restarts": self.restarts,
         }

@@ -8,13 +8,15 @@ submission come after.
 
 Stages:
 
-``launch``  (as started by the grader, root or not): new namespaces where the kernel allows them
-            (mount, network, PID; with a user namespace first when not root), then the file
-            system view: the checkout, home directories and the grader's secrets are covered by
-            empty read-only tmpfs mounts, with only what the worker needs (Python, site-packages,
-            the sandbox, shipped data) bound back; /tmp and /dev/shm become small private tmpfs.
-            Without a mount namespace, as root: ``chmod go-rwx`` on the secret directories instead
-            (a visible change on the host, recorded in the report). With a PID namespace the
+``probe``   (once per grader process): which namespaces the kernel grants (mount, network, PID;
+            with a user namespace first when not root). The grader makes this the plan.
+``launch``  (as started by the grader, root or not): the planned namespaces, then the file-system
+            view: the checkout, home directories and the grader's secrets are covered by empty
+            read-only tmpfs mounts, with only what the worker needs (Python, site-packages, the
+            sandbox, shipped data) bound back; /tmp, /var/tmp and /dev/shm become small private
+            tmpfs. Anything that fails here stops the worker (fail closed). Without a mount
+            namespace the grader protects secrets with permissions instead (see
+            ``sandbox.protect_host``). With a PID namespace the
             launcher forks an init process (PID 1 of the namespace, reaps orphans; when it exits
             the kernel kills everything left in the namespace) which forks the worker.
 ``worker``  (in the forked child, or in the launcher itself without a PID namespace): resource
@@ -110,35 +112,65 @@ def _write(path: str, text: str) -> None:
 # launch: namespaces and the file-system view
 # ----------------------------------------------------------------------------------------------
 
-def enter_namespaces(cfg: dict, facts: dict) -> int:
-    """Unshare the strongest set of namespaces the kernel grants; return the flags achieved."""
-    if not cfg.get("namespaces", True) or not sys.platform.startswith("linux"):
-        facts["namespaces"] = []
-        return 0
-    root = os.geteuid() == 0
-    base = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
-    attempts = [base, CLONE_NEWNS | CLONE_NEWNET, CLONE_NEWNET] if root else \
-        [CLONE_NEWUSER | base, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET, CLONE_NEWUSER | CLONE_NEWNET]
+NAMESPACE_NAMES = (("user", CLONE_NEWUSER), ("mount", CLONE_NEWNS), ("network", CLONE_NEWNET),
+                   ("pid", CLONE_NEWPID), ("ipc", CLONE_NEWIPC), ("uts", CLONE_NEWUTS))
+
+
+def namespace_names(flags: int) -> list[str]:
+    return [n for n, f in NAMESPACE_NAMES if flags & f]
+
+
+def candidate_flags(root: bool) -> list[int]:
+    """Namespace sets to try, strongest first (without root, a user namespace comes first)."""
+    full = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    sets = [full, CLONE_NEWNS | CLONE_NEWNET, CLONE_NEWNET]
+    return sets if root else [CLONE_NEWUSER | f for f in sets]
+
+
+def enter_namespaces(flags: int) -> None:
+    """Unshare exactly ``flags``; with a user namespace, map our own uid/gid onto themselves (not
+    root inside, so the exec of the serve stage drops every capability)."""
     uid, gid = os.getuid(), os.getgid()
-    errors = []
-    for flags in attempts:
+    unshare(flags)
+    if flags & CLONE_NEWUSER:
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+
+
+def _try_in_child(flags: int, scratch: str) -> str:
+    """In a forked child: enter ``flags`` and, with a mount namespace, mount a tmpfs. "" = works."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
         try:
-            unshare(flags)
+            enter_namespaces(flags)
+            if flags & CLONE_NEWNS:
+                mount(None, "/", None, MS_REC | MS_PRIVATE)
+                mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+            os.write(w, b"ok")
         except OSError as exc:
-            errors.append(exc.strerror)
-            continue
-        if flags & CLONE_NEWUSER:
-            # Map our own uid/gid onto themselves: not root inside, so exec drops every capability.
-            _write("/proc/self/setgroups", "deny")
-            _write("/proc/self/uid_map", f"{uid} {uid} 1")
-            _write("/proc/self/gid_map", f"{gid} {gid} 1")
-        names = [n for n, f in (("user", CLONE_NEWUSER), ("mount", CLONE_NEWNS), ("network", CLONE_NEWNET),
-                                ("pid", CLONE_NEWPID), ("ipc", CLONE_NEWIPC), ("uts", CLONE_NEWUTS)) if flags & f]
-        facts["namespaces"] = names
-        return flags
-    facts["namespaces"] = []
-    facts["notes"].append(f"no namespaces available ({errors[-1] if errors else 'unsupported'})")
-    return 0
+            os.write(w, (exc.strerror or str(exc)).encode()[:200])
+        os._exit(0)
+    os.close(w)
+    answer = os.read(r, 256).decode(errors="replace")
+    os.close(r)
+    os.waitpid(pid, 0)
+    return "" if answer == "ok" else (answer or "no answer")
+
+
+def probe(scratch: str) -> None:
+    """Stage ``probe``: print (JSON) the strongest namespace set this kernel grants us."""
+    result = {"flags": 0, "namespaces": [], "errors": []}
+    if sys.platform.startswith("linux"):
+        for flags in candidate_flags(os.geteuid() == 0):
+            error = _try_in_child(flags, scratch)
+            if not error:
+                result.update(flags=flags, namespaces=namespace_names(flags))
+                break
+            result["errors"].append(f"{'+'.join(namespace_names(flags))}: {error}")
+    print(json.dumps(result))
 
 
 def _hide_roots(paths: list[str]) -> list[str]:
@@ -192,51 +224,21 @@ def build_view(cfg: dict, facts: dict) -> None:
                            "visible": sorted(exposures)}
 
 
-def chmod_fallback(cfg: dict, facts: dict) -> None:
-    """Root without a mount namespace: make secrets unreadable and Python reachable for the worker.
-
-    These are changes on the host, recorded in ``facts["host_changes"]``: ``chmod go-rwx`` on each
-    secret directory, ``chmod o+x`` (traverse only, no listing) on directories between ``/`` and
-    the paths the worker must reach.
-    """
-    changes = facts["host_changes"]
-    for p in cfg["secrets"]:
-        if os.path.isdir(p):
-            mode = stat.S_IMODE(os.stat(p).st_mode)
-            if mode & 0o077:
-                os.chmod(p, mode & 0o700)
-                changes.append(f"chmod go-rwx {p}")
-    for p in cfg["expose"]:
-        parts = os.path.realpath(p).split("/")
-        for i in range(2, len(parts) + 1):
-            d = "/".join(parts[:i])
-            if not os.path.isdir(d):
-                break
-            mode = stat.S_IMODE(os.stat(d).st_mode)
-            if not mode & 0o001:
-                os.chmod(d, mode | 0o001)
-                changes.append(f"chmod o+x {d}")
-    facts["filesystem"] = {"mode": "permissions", "protected": [p for p in cfg["secrets"] if os.path.isdir(p)]}
-
-
 def launch(config_path: str, reply_fd: int) -> None:
-    """Stage 1 (see module docstring)."""
+    """Stage 1 (see module docstring). The grader decided the namespaces (``ns_flags``, from the
+    ``probe`` stage); if they, or the file-system view, cannot be set up, the worker does not start
+    (fail closed: the grader retries once, then reports a grader error)."""
     with open(config_path) as f:
         cfg = json.load(f)
     cfg["reply_fd"] = reply_fd
-    facts = {"namespaces": [], "filesystem": {"mode": "none"}, "host_changes": [], "notes": [],
-             "pid_namespace": False}
-    flags = enter_namespaces(cfg, facts)
+    flags = int(cfg.get("ns_flags", 0))
+    facts = {"namespaces": namespace_names(flags), "filesystem": cfg.get("filesystem_fallback") or {"mode": "none"},
+             "notes": [], "pid_namespace": bool(flags & CLONE_NEWPID)}
+    if flags:
+        enter_namespaces(flags)
     if flags & CLONE_NEWNS:
-        try:
-            build_view(cfg, facts)
-        except OSError as exc:
-            facts["notes"].append(f"file-system view failed: {exc}")
-            flags &= ~CLONE_NEWNS
-    if not flags & CLONE_NEWNS and os.geteuid() == 0 and cfg.get("drop"):
-        chmod_fallback(cfg, facts)
+        build_view(cfg, facts)
     if flags & CLONE_NEWPID:
-        facts["pid_namespace"] = True
         _fork_init(cfg, facts, mount_proc=bool(flags & CLONE_NEWNS))
     else:
         become_worker(cfg, facts)
@@ -502,7 +504,9 @@ def serve(config_path: str, reply_fd: int, facts_json: str) -> None:
 
 def main(argv: list[str]) -> None:
     stage = argv[1] if len(argv) > 1 else ""
-    if stage == "launch":
+    if stage == "probe":
+        probe(argv[2])
+    elif stage == "launch":
         try:
             launch(argv[2], int(argv[3]))
         except BaseException as exc:  # noqa: BLE001 - one line on the capture file, exit 70

@@ -45,7 +45,7 @@ def diou_loss(pred_boxes: torch.Tensor, gt_boxes: torch.Tensor, eps: float = 1e-
     """
     # BEGIN SOLUTION
     pred_boxes, gt_boxes = _as_float(pred_boxes), _as_float(gt_boxes)
-    loss, _ = _diou_and_iou(pred_boxes, gt_boxes, eps)
+    loss, _iou = _diou_and_iou(pred_boxes, gt_boxes, eps)
     return loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()
     # END SOLUTION
 

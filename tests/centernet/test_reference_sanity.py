@@ -109,10 +109,12 @@ def test_focal_loss_counts_pixels_near_centres_and_stays_finite():
     assert loss.loss_fl(far, target) > 0
     exact = target.clone()
     exact[0, 0, 2, 3] = 0.0
-    extremes = torch.stack([exact, 1 - exact])[:, 0]  # predictions exactly 0 and 1
+    extremes = torch.stack([exact, 1 - exact])[:, 0].requires_grad_()  # predictions exactly 0 and 1
     values = loss.loss_fl(extremes, target.expand(2, 1, 5, 5))
     assert values.shape == (2,) and torch.isfinite(values).all()
     assert values[0] < 1e-6 < values[1]
+    values.sum().backward()
+    assert torch.isfinite(extremes.grad).all()
 
 
 def test_loss_forward_shape_and_normalisation():

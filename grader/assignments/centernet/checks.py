@@ -16,7 +16,7 @@ import functools
 import importlib.util
 import math
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Mapping, Optional
 
 import torch
 import torch.nn.functional as F
@@ -39,10 +39,6 @@ P = _load_probe_builders()
 # ------------------------------------------------------------------------------------------------
 # Small helpers
 # ------------------------------------------------------------------------------------------------
-
-def _shape(value) -> str:
-    return "x".join(str(s) for s in value)
-
 
 def _described_problem(what: str, described: Optional[Mapping], shape, dtype: str = "torch.float32",
                        finite: bool = True) -> Optional[str]:
@@ -100,7 +96,7 @@ def _upscale_case_problem(case: Mapping) -> Optional[str]:
                     "kernel_size + output_padding; with kernel 3, stride 2, padding 1 you need "
                     "output_padding=1 (or use kernel 4, stride 2, padding 1)")
     elif problem and case.get("shape") and case["shape"][:2] == expected[:2]:
-        problem += f": the output must be exactly twice the input size for every H and W, odd ones included"
+        problem += ": the output must be exactly twice the input size for every H and W, odd ones included"
     return problem
 
 
@@ -967,3 +963,37 @@ CHECKS = [
     Check("nms.kernel_sizes", "PointsNonMaxSuppression", "nms_kernel_sizes", verdict_nms_kernel_sizes,
           "kernel_size 5 and 1 (C=1, 7x9 maps)", differential=True),
 ]
+
+
+# ================================================================================================
+# --- training checks ---
+# Components "Training on TinyCoco" and "Full training (bonus)": verdicts in training.py (parent
+# side, loaded by path like probes.py), probes in probes.py's "training checks" section. Both
+# TinyCoco checks name the same probe: one training run when the submission's executor memoises
+# probe outcomes (CachedExecutor).
+# ================================================================================================
+
+def _load_training_verdicts():
+    spec = importlib.util.spec_from_file_location("_grader_centernet_training", Path(__file__).with_name("training.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TRAINING = _load_training_verdicts()
+TRAINING_COMPONENTS = ("Training on TinyCoco", "Full training (bonus)")
+_TRAINING_LIMITS = dict(timeout_factor=5.0, timeout_floor=180.0, timeout_ceiling=600.0)
+
+TRAINING_CHECKS = [
+    Check("training.loss_decreases", "Training on TinyCoco", "train_tinycoco", TRAINING.verdict_loss_decreases,
+          "TinyCoco, 60 seeded steps with the given loop: the loss and each term fall steadily, no NaN",
+          **_TRAINING_LIMITS),
+    Check("training.fits_tinycoco", "Training on TinyCoco", "train_tinycoco", TRAINING.verdict_fits_tinycoco,
+          "after the same run the net fits the 16 training images: AP50, heatmap peaks on the true centres",
+          **_TRAINING_LIMITS),
+    Check("bonus.full_training", "Full training (bonus)", "evaluate_bonus_weights", TRAINING.make_bonus_verdict(),
+          "your weights.pt on the held-out CocoGen test images: mAP@0.5", timeout_factor=5.0,
+          timeout_floor=300.0, timeout_ceiling=900.0),
+]
+
+CHECKS += TRAINING_CHECKS

@@ -211,9 +211,10 @@ def verdict_tal_cases(actual, expected) -> Verdict:
                            [[0, 0, 10, 10], [0] * 4, [0] * 4, [0] * 4, [0] * 4, [0, 0, 10, 10]], [s, 0, 0, 0, 0, s])
     # 2. top-k
     perm = actual["topk_perm"].tolist()
-    ious = [(100 - 5 * i) / 100 for i in range(12)]
-    chosen = [perm[k] < 5 for k in range(12)]
-    p += _check_assignment("top-k case (topk=5: the 5 candidates with the largest t)", actual["topk"],
+    ious = [(100 - 5 * i) / 100 for i in range(12)] + [1.0] * 3
+    chosen = [perm[k] < 5 for k in range(15)]
+    p += _check_assignment("top-k case (topk=5: the 5 candidates with the largest t; anchors outside the GT are "
+                           "never candidates, however large their t)", actual["topk"],
                            [0 if c else -1 for c in chosen], [2 if c else 3 for c in chosen],
                            [[0, 0, 100, 100] if c else [0] * 4 for c in chosen],
                            [ious[perm[k]] ** 6 if c else 0.0 for k, c in enumerate(chosen)])
@@ -234,13 +235,15 @@ def verdict_tal_cases(actual, expected) -> Verdict:
     p += _check_assignment("no-GT case (every anchor is background)", actual["empty"], [-1] * 7, [4] * 7,
                            [[0, 0, 0, 0]] * 7, [0.0] * 7)
     # 6. GT without candidates
+    t_no = 0.5 * 0.0625 ** 6  # every anchor of GT 1 has IoU 1/16; t is tiny, so eps = 1e-9 shows
+    s_no = t_no * 0.0625 / (t_no + 1e-9)
     inside = []
     for k in range(64):
         x, y = (k % 8) * 4 + 2, (k // 8) * 4 + 2
         inside.append(12 < x < 24 and 12 < y < 24)
     p += _check_assignment("GT-without-candidate case (GT 0 contains no anchor centre and gets no anchor)",
                            actual["no_candidate"], [1 if c else -1 for c in inside], [0 if c else 2 for c in inside],
-                           [[12, 12, 24, 24] if c else [0] * 4 for c in inside], [0.0625 if c else 0.0 for c in inside])
+                           [[12, 12, 24, 24] if c else [0] * 4 for c in inside], [s_no if c else 0.0 for c in inside])
     return verdict_from(p, "all six hand-built cases are right")
 
 
@@ -372,11 +375,20 @@ def map_of_detections(detections: torch.Tensor, ground_truth: dict) -> float:
     return max(0.0, float(ev.stats[0]))
 
 
+_MAP_CACHE: dict[tuple, float] = {}
+
+
 def _map_from(actual) -> tuple[float, str]:
     det = actual["detections"]
     if not isinstance(det, torch.Tensor) or det.dim() != 2 or det.shape[1] != 7:
         raise ValueError("malformed detections")
-    value = map_of_detections(det.double(), hidden_test_annotations())
+    det = det.double()
+    # both mAP checks score the same probe output: evaluate it once
+    key = (os.environ.get("DETECTION_HIDDEN_TEST", ""), tuple(det.shape), hash(det.numpy().tobytes()))
+    if key not in _MAP_CACHE:
+        _MAP_CACHE.clear()
+        _MAP_CACHE[key] = map_of_detections(det, hidden_test_annotations())
+    value = _MAP_CACHE[key]
     return value, (f"mAP@[.5:.95] on the hidden test split: {value:.4f} ({int(actual['kept'])} detections scored; "
                    f"thresholds {', '.join(f'{t:g}' for t in MAP_THRESHOLDS)} give 1 / 2 / 5 points)")
 

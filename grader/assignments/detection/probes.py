@@ -216,11 +216,12 @@ def tal_cases(pkg) -> dict:
     preds = _t([[1, 1, 9, 9]] * 6)
     scores = torch.full((6, 2), 0.5)
     out["inside"] = _assign(pkg, scores, preds, points, torch.tensor([0]), _t([[0, 0, 10, 10]]))
-    # 2. top-k: 12 candidates of one GT, predicted boxes of decreasing IoU, equal scores; k = 5
-    points = _t([[50 + i, 50] for i in range(12)])
-    preds = _t([[0, 0, 100, 100 - 5 * i] for i in range(12)])
-    perm = torch.randperm(12, generator=_seeded(5))
-    out["topk"] = _assign(pkg, torch.full((12, 3), 0.5), preds[perm], points[perm], torch.tensor([2]),
+    # 2. top-k: 12 candidates of one GT, predicted boxes of decreasing IoU, equal scores; k = 5;
+    #    3 more anchors outside the GT with perfect boxes (never candidates, whatever their t)
+    points = _t([[50 + i, 50] for i in range(12)] + [[150, 50], [50, 100], [-3, 20]])
+    preds = _t([[0, 0, 100, 100 - 5 * i] for i in range(12)] + [[0, 0, 100, 100]] * 3)
+    perm = torch.randperm(15, generator=_seeded(5))
+    out["topk"] = _assign(pkg, torch.full((15, 3), 0.5), preds[perm], points[perm], torch.tensor([2]),
                           _t([[0, 0, 100, 100]]), topk=5)
     out["topk_perm"] = perm
     # 3. conflict: anchor 0 lies in GTs A (class 0) and B (class 1); its box overlaps A more, but
@@ -269,6 +270,8 @@ def _random_tal_case(seed: int, num_gt: int, num_classes: int = 4, image: int = 
     xy = torch.rand(num_gt, 2, generator=g) * (image - 20)
     wh = torch.rand(num_gt, 2, generator=g) * 60 + 8
     gt_boxes = torch.cat([xy, (xy + wh).clamp(max=image)], 1)
+    if seed % 2:  # corners on the grid of anchor centres: centres on a GT's border are not inside
+        gt_boxes = (gt_boxes / 4).round() * 4
     gt_labels = torch.randint(0, num_classes, (num_gt,), generator=g)
     return scores, preds, points, gt_labels, gt_boxes
 

@@ -1,0 +1,139 @@
+"""The course notebooks run from top to bottom (nbclient), and stop where a student has work to do.
+
+* against the reference (``COURSE_IMPL=reference``) with small budgets, both notebooks run to the end;
+* against the generated stubs they stop at the first unimplemented component, and the error names it;
+* the committed notebooks are what ``notebooks/build_notebooks.py`` writes, with no outputs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+nbclient = pytest.importorskip("nbclient")
+from nbclient.exceptions import CellExecutionError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+CHECKS = NOTEBOOKS / "centernet_checks.ipynb"
+TRAIN_FULL = NOTEBOOKS / "train_full.ipynb"
+
+
+def _builder():
+    spec = importlib.util.spec_from_file_location("_build_notebooks", NOTEBOOKS / "build_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _load_cocogen():
+    spec = importlib.util.spec_from_file_location("_make_cocogen", ROOT / "data" / "cocogen" / "make_dataset.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def execute(path: Path, env: dict, timeout: int = 240):
+    """Run a notebook in a fresh kernel from the repository root; return (notebook, seconds)."""
+    nb = nbformat.read(path, as_version=4)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits this process's environment
+    try:
+        client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                         resources={"metadata": {"path": str(ROOT)}})
+        start = time.perf_counter()
+        client.execute()
+        return nb, time.perf_counter() - start
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _outputs_text(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", "") or str(out.get("data", {}).get("text/plain", "")))
+    return "\n".join(parts)
+
+
+def _images(nb) -> int:
+    return sum("image/png" in out.get("data", {}) for cell in nb.cells for out in cell.get("outputs", []))
+
+
+BASE_ENV = {"OMP_NUM_THREADS": "2", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+
+
+def test_committed_notebooks_are_built_and_clean():
+    builder = _builder()
+    assert not builder.stale(), "notebooks are stale: run `python notebooks/build_notebooks.py`"
+    for path in (CHECKS, TRAIN_FULL):
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, f"{path.name}: outputs are not cleared"
+
+
+def test_checks_notebook_runs_on_the_reference():
+    env = {**BASE_ENV, "COURSE_IMPL": "reference", "CENTERNET_NOTEBOOK_STEPS": "8"}
+    nb, seconds = execute(CHECKS, env)
+    text = _outputs_text(nb)
+    assert "using reference.centernet" in text
+    assert "8 steps in" in text and "skipped (NaN/Inf) steps: []" in text
+    assert "detections: (4, 42, 6)" in text
+    # the sample, the target heatmap, the loss curve and the detections are pictures
+    assert _images(nb) >= 4, f"expected at least 4 pictures, got {_images(nb)}"
+    print(f"centernet_checks.ipynb on the reference: {seconds:.1f} s")
+
+
+def test_checks_notebook_stops_at_the_first_stub():
+    env = {**BASE_ENV, "COURSE_IMPL": "student", "CENTERNET_NOTEBOOK_STEPS": "2"}
+    with pytest.raises(CellExecutionError) as info:
+        execute(CHECKS, env)
+    message = str(info.value)
+    assert "NotImplementedError" in message
+    assert "UpscaleTwiceLayer" in message, message[-2000:]
+
+
+@pytest.fixture(scope="module")
+def small_cocogen(tmp_path_factory):
+    """A small CocoGen under <tmp>/generated/cocogen (what $COURSE_DATA_DIR points at)."""
+    root = tmp_path_factory.mktemp("course_data")
+    _load_cocogen().make_dataset(root / "generated" / "cocogen", {"train": 24, "val": 8, "test": 8})
+    return root
+
+
+def test_train_full_notebook_runs_on_the_reference(small_cocogen, tmp_path):
+    out = tmp_path / "weights.pt"
+    env = {**BASE_ENV, "COURSE_IMPL": "reference", "COURSE_DATA_DIR": str(small_cocogen),
+           "TRAIN_FULL_STEPS": "3", "TRAIN_FULL_BATCH_SIZE": "4", "TRAIN_FULL_EVAL_EVERY": "2",
+           "TRAIN_FULL_MAX_VAL_IMAGES": "8", "TRAIN_FULL_OUT": str(out)}
+    nb, seconds = execute(TRAIN_FULL, env)
+    text = _outputs_text(nb)
+    assert "val mAP@0.5" in text and "after reloading" in text, text[-2000:]
+    state = torch.load(out, weights_only=True)
+    assert any(k.startswith("backbone.encoder.") for k in state) and any(k.startswith("head.") for k in state)
+    assert _images(nb) >= 3
+    print(f"train_full.ipynb on the reference: {seconds:.1f} s")
+
+
+def test_train_full_notebook_stops_at_the_first_stub(small_cocogen, tmp_path):
+    env = {**BASE_ENV, "COURSE_IMPL": "student", "COURSE_DATA_DIR": str(small_cocogen),
+           "TRAIN_FULL_STEPS": "1", "TRAIN_FULL_OUT": str(tmp_path / "weights.pt")}
+    with pytest.raises(CellExecutionError) as info:
+        execute(TRAIN_FULL, env)
+    message = str(info.value)
+    # building the network constructs the encoder first
+    assert "HeadlessResnet34" in message and "NotImplementedError" in message, message[-2000:]
+    assert not (tmp_path / "weights.pt").exists()

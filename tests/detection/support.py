@@ -1,0 +1,61 @@
+"""Helpers for the detection tests: temporary copies of the reference with edits, grading."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shutil
+from pathlib import Path
+
+from grader.core import assignment as assignment_mod
+from grader.core import engine
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "reference" / "detection"
+REFERENCE_PREDICTIONS = Path(__file__).resolve().parent / "reference_predictions_test.json"
+MAP_COMPONENTS = ("mAP challenge", "mAP challenge (bonus)")
+_counter = itertools.count()
+
+
+def load_assignment():
+    return assignment_mod.load("detection")
+
+
+def replace_region(text: str, qualname: str, body: str) -> str:
+    """Replace the first solution region after ``def <last part of qualname>(`` with ``body``."""
+    name = qualname.rsplit(".", 1)[-1]
+    start = re.search(rf"def {re.escape(name)}\(", text)
+    assert start, f"no function {qualname}"
+    begin = text.index("# BEGIN SOLUTION", start.end())
+    end = text.index("# END SOLUTION", begin)
+    line_end = text.index("\n", begin) + 1
+    indent_start = text.rfind("\n", 0, end) + 1
+    return text[:line_end] + body.strip("\n") + "\n" + text[indent_start:]
+
+
+def apply_edits(directory: Path, edits) -> None:
+    for file, old, new in edits:
+        path = directory / file
+        text = path.read_text()
+        if old.startswith("@@"):
+            text = replace_region(text, old[2:], new)
+        else:
+            count = text.count(old)
+            assert count == 1, f"{file}: {old!r} occurs {count} times (expected once)"
+            text = text.replace(old, new)
+        path.write_text(text)
+
+
+def package_copy(tmp_root: Path, edits=(), predictions: Path | None = None, source: Path = REFERENCE):
+    """Copy ``source`` to ``tmp_root/<unique>/detection``, apply edits; return an executor for it."""
+    name = f"detvariant{next(_counter)}"
+    target = tmp_root / name / "detection"
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "predictions_test.json"))
+    apply_edits(target, edits)
+    if predictions is not None:
+        shutil.copy(predictions, target / "predictions_test.json")
+    return engine.InProcessExecutor(name, path=tmp_root), target
+
+
+def by_component(results) -> dict:
+    return {r.name: r for r in results}

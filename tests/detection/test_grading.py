@@ -1,0 +1,146 @@
+"""The detection rubric grades the reference, the stubs and plausible variants as it should.
+
+- the reference gets every point (mAP: with the committed predictions of a calibrated run);
+- the generated stubs get 0, every check "not_attempted";
+- each WRONG variant loses all points of its own component and nothing else;
+- each CORRECT variant (another valid solution) gets full marks.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from grader.core import engine
+
+from .support import MAP_COMPONENTS, REFERENCE_PREDICTIONS, by_component, load_assignment, package_copy
+from .variants import CORRECT, WRONG
+
+
+@pytest.fixture(scope="module")
+def assignment():
+    return load_assignment()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return engine.CachedExecutor(engine.InProcessExecutor("reference"))
+
+
+def _components(assignment, skip=()):
+    return [c.name for c in assignment.rubric.components if not c.manual and c.name not in skip]
+
+
+def test_rubric_points(assignment):
+    rubric = assignment.rubric
+    assert rubric.max_score == 10
+    assert rubric.bonus_points == 3
+    points = {c.name: c.points for c in rubric.components}
+    assert points["Backbone"] == 1 and points["Neck"] == 2 and points["Head"] == 1
+    assert points["TAL"] == 3 and points["DIoU"] == 1
+    assert points["mAP challenge"] + points["mAP challenge (bonus)"] == 5
+    assert sum(1 for c in rubric.components if c.manual) == 3
+    # public checks never need the reference
+    for comp, chk in rubric.all_checks():
+        if chk.visibility == "public":
+            assert not assignment.check(chk.id).differential, chk.id
+
+
+@pytest.mark.skipif(not REFERENCE_PREDICTIONS.is_file(), reason="no committed reference predictions")
+def test_reference_gets_every_point(assignment, reference, tmp_path):
+    executor, _ = package_copy(tmp_path, predictions=REFERENCE_PREDICTIONS)
+    results = by_component(engine.grade(assignment, executor, reference))
+    for comp in assignment.rubric.components:
+        r = results[comp.name]
+        if comp.manual:
+            assert r.status == "pending_review"
+            continue
+        assert r.status == "passed", (comp.name, [(c.id, c.message) for c in r.checks])
+        assert r.score == pytest.approx(comp.points)
+    total = sum(r.score for r in results.values() if not r.bonus)
+    bonus = sum(r.score for r in results.values() if r.bonus)
+    assert (total, bonus) == (10, 3)
+
+
+def test_stubs_score_zero_not_attempted(assignment, reference):
+    results = engine.grade(assignment, engine.InProcessExecutor("student"), reference)
+    for r in results:
+        if r.manual:
+            continue
+        assert r.score == 0, r.name
+        assert [c.status for c in r.checks] == ["not_attempted"] * len(r.checks), (r.name, [c.message for c in r.checks])
+
+
+def _grade_variant(assignment, reference, tmp_path, variant):
+    executor, _ = package_copy(tmp_path, variant.edits)
+    # the Backbone's probes are the slow ones (timm models); only backbone.py can change their result
+    skip = MAP_COMPONENTS + (() if variant.component == "Backbone" else ("Backbone",))
+    return by_component(engine.grade(assignment, executor, reference, only=_components(assignment, skip)))
+
+
+@pytest.mark.parametrize("variant", WRONG, ids=[v.name for v in WRONG])
+def test_wrong_variant_loses_only_its_component(assignment, reference, tmp_path, variant):
+    results = _grade_variant(assignment, reference, tmp_path, variant)
+    own = results[variant.component]
+    assert own.score == 0, [(c.id, c.status, c.message) for c in own.checks]
+    assert all(c.status == "failed" for c in own.checks), [(c.id, c.status, c.message) for c in own.checks]
+    for name, r in results.items():
+        if name != variant.component:
+            assert r.status == "passed" and r.score == r.max_score, (name, [c.message for c in r.checks])
+
+
+@pytest.mark.parametrize("variant", CORRECT, ids=[v.name for v in CORRECT])
+def test_correct_variant_gets_full_marks(assignment, reference, tmp_path, variant):
+    results = _grade_variant(assignment, reference, tmp_path, variant)
+    for name, r in results.items():
+        assert r.status == "passed" and r.score == r.max_score, (name, [(c.id, c.message) for c in r.checks])
+
+
+def test_messages_are_actionable(assignment, reference, tmp_path):
+    """A wrong TAL names the failing case; a wrong DIoU names the dtype and the tolerance."""
+    tal = next(v for v in WRONG if v.name == "tal_conflict_by_score")
+    results = _grade_variant(assignment, reference, tmp_path, tal)
+    message = results["TAL"].checks[0].message
+    assert "conflict case" in message and "expected" in message
+    diou = next(v for v in WRONG if v.name == "diou_iou_only")
+    results = _grade_variant(assignment, reference, tmp_path, diou)
+    message = results["DIoU"].checks[0].message
+    assert "tolerance" in message
+
+
+def _write_predictions(path, rows):
+    path.write_text(json.dumps(rows))
+
+
+def test_map_challenge_thresholds(assignment, reference, tmp_path):
+    """Perfect detections get 2 + 3; none get 0; shifted boxes land between; bad files are errors."""
+    from grader.assignments.detection import checks as det_checks  # noqa: F401 - importable as a package?
+    gt = det_checks.hidden_test_annotations()
+    perfect = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
+               for a in gt["annotations"]]
+    def shifted(rows):  # every box shifted right by a quarter of its width: IoU 0.6
+        return [{**d, "bbox": [d["bbox"][0] + d["bbox"][2] * 0.25, *d["bbox"][1:]]} for d in rows]
+
+    bodies = [d for d in perfect if d["category_id"] in (1, 3)]
+    enemies = [d for d in perfect if d["category_id"] == 1]
+    cases = {
+        "perfect": (perfect, 2.0, 3.0),                 # mAP 1
+        "enemy_bodies": (enemies, 2.0, 3.0),            # one class of four perfect: 0.25
+        "bodies_shifted": (shifted(bodies), 2.0, 0.0),  # two classes at IoU 0.6: about 0.15
+        "enemy_bodies_shifted": (shifted(enemies), 1.0, 0.0),  # about 0.075
+        "empty": ([], 0.0, 0.0),
+    }
+    for name, (rows, regular, bonus) in cases.items():
+        p = tmp_path / f"{name}.json"
+        _write_predictions(p, rows)
+        executor, _ = package_copy(tmp_path / name, predictions=p)
+        results = by_component(engine.grade(assignment, executor, reference, only=list(MAP_COMPONENTS)))
+        got = (results["mAP challenge"].score, results["mAP challenge (bonus)"].score)
+        assert got == (regular, bonus), (name, [c.message for r in results.values() for c in r.checks])
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps({"not": "a list"}))
+    executor, _ = package_copy(tmp_path / "bad", predictions=p)
+    results = by_component(engine.grade(assignment, executor, reference, only=list(MAP_COMPONENTS)))
+    check = results["mAP challenge"].checks[0]
+    assert check.status == "error" and "list" in check.message
