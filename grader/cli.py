@@ -21,7 +21,7 @@ from .core.overrides import load_overrides
 from .core.rubric import RubricError
 from .core.runner import GradingError, RunOptions, failed_report, grade_submission, reference_executor, validate_only
 from .core.sandbox import ROOT, IsolationOptions, SandboxError
-from .core.submission import Submission, SubmissionError, class_members, resolve
+from .core.submission import Submission, SubmissionError, class_members, resolve, submission_name
 
 EXIT_OK, EXIT_FAIL_UNDER, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -231,7 +231,7 @@ def run(args) -> int:
             submission = resolve(target, packages)
         except SubmissionError as exc:
             print(f"grader run: {exc}", file=sys.stderr)
-            reports.append(failed_report(_unique(target.name, names), str(target), str(exc), options))
+            reports.append(failed_report(_unique(submission_name(target), names), str(target), str(exc), options))
             continue
         submission.name = _unique(submission.name, names)
         reports.append(_grade_one(submission, assignments, reference, options, args,

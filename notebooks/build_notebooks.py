@@ -27,6 +27,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 HERE = Path(__file__).resolve().parent
 
 SETUP = '''\
+%matplotlib inline
 import importlib
 import os
 import sys
@@ -152,8 +153,8 @@ assert losses.shape == (4, 3) and torch.isfinite(losses).all()'''),
 ## Training on TinyCoco
 
 The given loop (`train`) with your components. The loss must fall steadily; the graded check trains
-longer (60 steps of the 16 images at 64x64) and also checks that the net then finds the objects of
-its training images."""),
+the same way (40 steps of the 16 images at 64x64) and also checks that the net then finds the objects
+of its training images: sharp heatmap peaks on the true centres, boxes that match."""),
     ("code", '''\
 start = time.perf_counter()
 history = cn.train(dataset, net=net, batch_size=16, lr=1e-3, steps=TRAIN_STEPS, seed=0, log_every=10)

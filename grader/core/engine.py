@@ -225,6 +225,9 @@ def grade(
     """
     only_set = set(only) if only else None
     rubric = assignment.rubric
+    # Several checks may share one probe (one training run, two verdicts): run each probe once.
+    if not isinstance(executor, CachedExecutor):
+        executor = CachedExecutor(executor)
     results: list[ComponentResult] = []
     for comp in rubric.components:
         if only_set is not None and comp.name not in only_set and not any(c.id in only_set for c in comp.checks):
@@ -241,10 +244,10 @@ def grade(
             cr.checks.append(result)
             if progress is not None:
                 progress(rubric.assignment, comp.name, result)
-        if public_only:
-            cr.max_score = sum(c.max_score for c in cr.checks) if cr.checks else (0.0 if not comp.manual else comp.points)
-            if not cr.checks and not comp.manual:
+        if public_only:  # what a student can check alone: public checks only, no manual review
+            if not cr.checks:
                 continue
+            cr.max_score = sum(c.max_score for c in cr.checks)
         results.append(cr)
     return results
 

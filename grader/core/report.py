@@ -41,7 +41,7 @@ from .engine import CheckResult, ComponentResult
 from .rubric import Rubric
 
 SCHEMA_VERSION = 1
-VOLATILE_KEYS = ("seconds", "started_at", "timings", "total_seconds")  # differ between identical runs
+VOLATILE_KEYS = ("seconds", "started_at", "timings", "total_seconds", "worker_peak_rss_mb")  # vary run to run
 
 
 @dataclass

@@ -75,7 +75,7 @@ class IsolationOptions:
     nproc:         RLIMIT_NPROC (only with a dedicated uid, i.e. when the grader runs as root).
     namespaces:    try Linux namespaces (mount, network, PID; user namespace when not root).
     drop_privileges: None = when root; True/False to force.
-    uid:           the unprivileged uid/gid to use as root (default: an unused one, 61000-64999).
+    uid:           the unprivileged uid/gid to use as root (default: a leased one, see ``UidLease``).
     hide / secrets / expose: extra paths for the worker's file-system view (see worker_main).
     """
 
@@ -147,25 +147,54 @@ def default_secrets() -> list[str]:
     return [str(ROOT / d) for d in ("reference", "grader", "tests")] + hidden_data_dirs(ROOT / "data")
 
 
-def _pick_uid() -> int:
-    """An unused uid (no passwd entry, no process) for this grader run, as root."""
-    import pwd
+UID_RANGE = range(61000, 65000)
 
-    used = set()
-    for d in Path("/proc").glob("[0-9]*"):
-        try:
-            used.add(d.stat().st_uid)
-        except OSError:
-            pass
-    start = 61000 + os.getpid() % 4000
-    for i in range(4000):
-        uid = 61000 + (start - 61000 + i) % 4000
-        try:
-            pwd.getpwuid(uid)
-        except KeyError:
-            if uid not in used:
-                return uid
-    return 65534
+
+class UidLease:
+    """An unprivileged uid/gid held exclusively by this grader process (as root).
+
+    The first uid of ``UID_RANGE`` with no passwd entry, no running process and a free lock file
+    (``<tmp>/grader-uids/<uid>.lock``, ``flock``-ed while held): sequential runs get the same uid
+    (reports stay identical), concurrent graders never share one, so limits per uid (processes)
+    and the final sweep of the uid's processes concern this grader's workers only.
+    """
+
+    def __init__(self):
+        import fcntl
+        import pwd
+
+        lock_dir = Path(tempfile.gettempdir()) / "grader-uids"
+        lock_dir.mkdir(mode=0o700, exist_ok=True)
+        running = {_owner(d) for d in Path("/proc").glob("[0-9]*")}
+        for uid in UID_RANGE:
+            try:
+                pwd.getpwuid(uid)
+                continue
+            except KeyError:
+                pass
+            if uid in running:
+                continue
+            fd = os.open(lock_dir / f"{uid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self.uid, self._fd = uid, fd
+            return
+        raise SandboxError(f"no free uid in {UID_RANGE.start}-{UID_RANGE.stop - 1} for the sandbox")
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _owner(proc_dir: Path) -> int:
+    try:
+        return proc_dir.stat().st_uid
+    except OSError:
+        return -1
 
 
 def _copy_package(src: Path, dst: Path, max_bytes: int = 200 * MiB, max_files: int = 20000) -> None:
@@ -402,17 +431,22 @@ def peak_memory_mb(pid: int) -> float:
     return total / 1024
 
 
-def kill_uid(uid: int) -> int:
-    """SIGKILL every process running as ``uid`` (the dedicated sandbox uid); return how many."""
+def kill_uid(uid: int, wait: float = 5.0) -> int:
+    """SIGKILL every process running as ``uid`` (the sandbox's leased uid) and wait until they are
+    gone; return how many were killed."""
     killed = 0
-    for d in Path("/proc").glob("[0-9]*"):
-        try:
-            if d.stat().st_uid == uid:
-                os.kill(int(d.name), signal.SIGKILL)
+    deadline = time.monotonic() + wait
+    while True:
+        pids = [int(d.name) for d in Path("/proc").glob("[0-9]*") if _owner(d) == uid]
+        if not pids or time.monotonic() > deadline:
+            return killed
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
                 killed += 1
-        except OSError:
-            pass
-    return killed
+            except OSError:
+                pass
+        time.sleep(0.02)
 
 
 def describe_exit(returncode: int) -> tuple[str, str]:
@@ -539,7 +573,8 @@ class IsolatedExecutor:
         self.is_root = hasattr(os, "geteuid") and os.geteuid() == 0
         drop = self.options.drop_privileges
         self.drop = self.is_root if drop is None else (drop and self.is_root)
-        self.uid = (self.options.uid if self.options.uid is not None else _pick_uid()) if self.drop else None
+        self._lease = UidLease() if self.drop and self.options.uid is None else None
+        self.uid = (self._lease.uid if self._lease else self.options.uid) if self.drop else None
         self.base = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
         self.lib, self.run_dir, self.log = self.base / "lib", self.base / "run", self.base / "log" / "worker.log"
         self._worker: Optional[_Worker] = None
@@ -697,6 +732,8 @@ class IsolatedExecutor:
             self._worker = None
         if self.uid is not None:
             kill_uid(self.uid)
+        if self._lease is not None:
+            self._lease.release()
         if not self.options.keep_sandbox:
             shutil.rmtree(self.base, ignore_errors=True)
 
@@ -820,7 +857,10 @@ class IsolatedExecutor:
     # -- report --------------------------------------------------------------------------------
 
     def info(self) -> dict:
-        """What isolation was in force (for the report)."""
+        """What isolation was in force (for the report; the sandbox's random name is left out)."""
+        return json.loads(self._clean(json.dumps(self._info())))
+
+    def _info(self) -> dict:
         return {
             "mode": "isolated",
             "user": self.facts.get("user", {}),

@@ -122,7 +122,11 @@ def _sha256(path: Path) -> str:
 # ----------------------------------------------------------------------------------------------
 
 def _is_package_root(d: Path, names: tuple) -> bool:
-    return (d / "__init__.py").is_file() or any((d / n / "__init__.py").is_file() for n in names)
+    """A package holding assignment subpackages: one of ``names``, or an ``__init__.py`` and at
+    least one subpackage."""
+    if any((d / n / "__init__.py").is_file() for n in names):
+        return True
+    return (d / "__init__.py").is_file() and any((s / "__init__.py").is_file() for s in d.iterdir() if s.is_dir())
 
 
 def find_package(root: Path, names: tuple = (), shown_as: Optional[Path] = None, depth: int = 3) -> Path:

@@ -176,7 +176,7 @@ def probe(scratch: str) -> None:
 def _hide_roots(paths: list[str]) -> list[str]:
     """Existing directories to cover, outermost only, never the system itself."""
     out: list[str] = []
-    for p in sorted({os.path.realpath(p) for p in paths if p and os.path.isdir(p)}, key=len):
+    for p in sorted({os.path.realpath(p) for p in paths if p and os.path.isdir(p)}, key=lambda q: (len(q), q)):
         if p == "/" or any(_within(s, p) for s in SYSTEM_PATHS) or any(_within(p, o) for o in out):
             continue
         out.append(p)

@@ -71,7 +71,7 @@ def _images(nb) -> int:
     return sum("image/png" in out.get("data", {}) for cell in nb.cells for out in cell.get("outputs", []))
 
 
-BASE_ENV = {"OMP_NUM_THREADS": "2", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+BASE_ENV = {"OMP_NUM_THREADS": "2"}
 
 
 def test_committed_notebooks_are_built_and_clean():

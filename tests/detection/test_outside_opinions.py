@@ -34,8 +34,9 @@ def test_diou_ciou_equal_torchvision(dtype):
     tol = 1e-6 if dtype == torch.float32 else 1e-12
     torch.testing.assert_close(diou_loss(p, q), torchvision.ops.distance_box_iou_loss(p, q, reduction="mean"),
                                atol=tol, rtol=tol)
+    # ciou_loss adds eps to the heights in atan(w / h) (no NaN for zero-area boxes): ~1e-9 apart
     torch.testing.assert_close(ciou_loss(p, q), torchvision.ops.complete_box_iou_loss(p, q, reduction="mean"),
-                               atol=tol, rtol=tol)
+                               atol=max(tol, 1e-7), rtol=max(tol, 1e-7))
 
 
 def test_diou_gradients_equal_torchvision():

@@ -14,6 +14,7 @@ from grader.core.runner import RunOptions, grade_submission
 from grader.core.submission import resolve
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ROOT_DIR = FIXTURES.parents[2]  # the checkout
 TOY = FIXTURES / "toy"
 HOSTILE = FIXTURES / "hostile"
 TOYREF = FIXTURES / "toyref"

@@ -136,7 +136,7 @@ def test_output_flood_is_bounded(hostile_run):
 def test_reference_and_grader_cannot_be_imported(hostile_run):
     chk = _attack(hostile_run, "import_reference")
     assert chk.status == "error", chk.message
-    assert "blocked:" in chk.message and "reference.centernet" in chk.message
+    assert "blocked:" in chk.message and "reference.centernet.loss" in chk.message
 
 
 def test_secret_files_cannot_be_read(hostile_run):

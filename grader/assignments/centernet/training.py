@@ -58,11 +58,12 @@ TERM_SLACK = 0.02
 DIVERGENCE_RATIO = 1.5     # the smoothed total never exceeds this x its first window
 
 # --- thresholds of "fits the tiny set" ---
-FIT_MIN_AP50 = 0.4             # COCO AP at IoU 0.5 on the training images
+FIT_MIN_AP50 = 0.5             # COCO AP at IoU 0.5 on the training images
 FIT_PEAK_SCORE = 0.3           # a heatmap peak counts from this score on
-FIT_MIN_PEAK_RECALL = 0.75     # share of true centres with a peak of their class within 1 map pixel
+FIT_MIN_PEAK_RECALL = 0.8      # share of true centres with a peak of their class within 1 map pixel
+FIT_MIN_PEAK_CONTRAST = 0.5    # mean (score at a true centre - mean score of the 8 pixels around it)
 FIT_MAX_STRAY_PEAKS = 1.0      # peaks (>= FIT_PEAK_SCORE) away from every true centre, per image
-FIT_MAX_CENTRE_ERROR = 0.25    # mean distance, map pixels, of the decoded centre from the true one
+FIT_MAX_CENTRE_ERROR = 0.2     # mean distance, map pixels, of the decoded centre from the true one
 
 MAX_BOXES_DRAWN = 10          # detections drawn per image in the pictures (the best ones)
 
@@ -291,10 +292,13 @@ def peak_analysis(maps: torch.Tensor, targets: torch.Tensor, crowd_boxes: list, 
     centre that peak decodes to (location + offsets). A *stray* peak is one farther than 1 map pixel
     from every true centre of its class (peaks inside an ``iscrowd`` region of their class are not
     counted). ``crowd_boxes[b]``: ``[(class, [x, y, w, h]), ...]`` in image pixels.
-    Returns totals and per-image counts."""
+    The *contrast* of an object is its class score at its location minus the mean score of the 8
+    pixels around it: a peak has a high contrast, a blob (what a focal loss produces that ignores
+    the pixels with 0 < target < 1) almost none.
+    Returns totals, means and per-image counts."""
     c = maps.shape[1] - 4
     peaks = ref["network"].PointsNonMaxSuppression(3)(maps)[:, :c]
-    found, total, errors, stray = 0, 0, [], 0
+    found, total, errors, stray, contrasts = 0, 0, [], 0, []
     per_image = []
     for b in range(maps.shape[0]):
         centres = []
@@ -307,6 +311,10 @@ def peak_analysis(maps: torch.Tensor, targets: torch.Tensor, crowd_boxes: list, 
             iy, ix = int(math.floor(cy)), int(math.floor(cx))
             centres.append((k, iy, ix))
             y0, x0 = max(iy - 1, 0), max(ix - 1, 0)
+            around = maps[b, k, y0:iy + 2, x0:ix + 2]
+            if 0 <= iy < maps.shape[2] and 0 <= ix < maps.shape[3] and around.numel() > 1:
+                centre = float(maps[b, k, iy, ix])
+                contrasts.append(centre - (float(around.sum()) - centre) / (around.numel() - 1))
             window = peaks[b, k, y0:iy + 2, x0:ix + 2]
             if window.numel() == 0 or float(window.max()) < peak_score:
                 missed += 1
@@ -327,7 +335,8 @@ def peak_analysis(maps: torch.Tensor, targets: torch.Tensor, crowd_boxes: list, 
         stray += strays
         per_image.append({"missed": missed, "stray": strays})
     return {"found": found, "total": total, "recall": found / total if total else 1.0,
-            "centre_error": _mean(errors) if errors else float("nan"), "stray": stray, "per_image": per_image}
+            "centre_error": _mean(errors) if errors else float("nan"), "stray": stray,
+            "contrast": _mean(contrasts) if contrasts else float("nan"), "per_image": per_image}
 
 
 def _tinycoco(ref: Mapping, image_size: int):
@@ -432,16 +441,18 @@ def verdict_fits_tinycoco(actual: Mapping[str, Any], expected: Optional[Mapping]
     stray_limit = FIT_MAX_STRAY_PEAKS * n
     numbers = (f"AP50 {ap['AP50']:.2f} (COCO rules, needs >= {FIT_MIN_AP50:g}); true centres with a heatmap peak "
                f">= {FIT_PEAK_SCORE:g} within 1 map pixel {pk['found']}/{pk['total']} (needs >= "
-               f"{FIT_MIN_PEAK_RECALL:.0%}); stray peaks {pk['stray']} (needs <= {stray_limit:g}); mean centre error "
-               f"{pk['centre_error']:.2f} map px (needs <= {FIT_MAX_CENTRE_ERROR:g})")
+               f"{FIT_MIN_PEAK_RECALL:.0%}); peak contrast {pk['contrast']:.2f} (score at the centre minus the mean "
+               f"of its 8 neighbours, needs >= {FIT_MIN_PEAK_CONTRAST:g}); stray peaks {pk['stray']} (needs <= "
+               f"{stray_limit:g}); mean centre error {pk['centre_error']:.2f} map px (needs <= {FIT_MAX_CENTRE_ERROR:g})")
     problems = []
     if pk["recall"] < FIT_MIN_PEAK_RECALL:
         problems.append("the class heatmaps do not peak on most true centres: the net did not learn to find the "
                         "objects of its own training set")
-    if pk["stray"] > stray_limit:
-        problems.append("the class heatmaps light up away from the true centres instead of peaking on them: "
-                        "this is what a focal loss does that ignores the pixels with 0 < target < 1 (they must count "
-                        "as negatives, weighted by (1 - target)^beta)")
+    if not (pk["contrast"] >= FIT_MIN_PEAK_CONTRAST) or pk["stray"] > stray_limit:
+        problems.append("the class heatmaps are blobs around the true centres (or light up elsewhere) instead of "
+                        "peaking on them: this is what a focal loss does that ignores the pixels with 0 < target < 1 "
+                        "(they must count as negatives, weighted by (1 - target)^beta), or a head whose class "
+                        "probabilities are not independent sigmoids")
     if not (pk["centre_error"] <= FIT_MAX_CENTRE_ERROR):  # NaN (nothing found) fails too
         problems.append("the decoded centres are off the true ones: check how ObjectsToPoints writes the offsets "
                         "(dy in channel C, dx in channel C+1) and how the locations are computed")

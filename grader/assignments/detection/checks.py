@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -341,6 +342,7 @@ def hidden_test_annotations() -> dict:
         if not path.is_file():
             spec = importlib.util.spec_from_file_location("_detection_make_dataset", MAKE_DATASET)
             module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # dataclasses need the module registered
             spec.loader.exec_module(module)
             coco = module.hidden_test_annotations()
             path.parent.mkdir(parents=True, exist_ok=True)
