@@ -23,7 +23,7 @@ def test_notebook_runs_with_the_reference(tmp_path, monkeypatch):
     mk.main(["--out", str(tmp_path / "data"), "--train", "16", "--val", "8", "--test", "4"])
     env = {"COURSE_IMPL": "reference", "DETECTION_NOTEBOOK_STEPS": "2", "DETECTION_NOTEBOOK_IMAGE_SIZE": "96",
            "DETECTION_NOTEBOOK_BATCH": "4", "DETECTION_DATA": str(tmp_path / "data"), "NO_ALBUMENTATIONS_UPDATE": "1",
-           "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "2"}
+           "MPLBACKEND": "Agg", "DETECTION_NOTEBOOK_THREADS": "1"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     nb = nbformat.read(NOTEBOOK, as_version=4)
