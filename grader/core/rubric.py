@@ -160,7 +160,10 @@ def _unknown_keys(table: dict, allowed: set, where: str) -> None:
 def parse_rubric(data: dict, path: str = "<rubric>", known_checks: set[str] | None = None) -> Rubric:
     """Validate a parsed TOML document; ``known_checks`` are the ids ``checks.py`` declares."""
     where = path
-    _unknown_keys(data, {"schema", "assignment", "title", "package", "max_score", "components", "policy"}, where)
+    _unknown_keys(data, {"schema", "assignment", "title", "package", "max_score", "components", "policy", "released"}, where)
+    # A released rubric is the student bundle's public subset: a component may have lost all its
+    # (hidden) checks there.
+    released = _expect(data, "released", bool, where, default=False)
     schema = _expect(data, "schema", int, where)
     if schema != SCHEMA_VERSION:
         raise RubricError(f"{where}: schema {schema} is not supported (this grader reads schema {SCHEMA_VERSION})")
@@ -193,7 +196,7 @@ def parse_rubric(data: dict, path: str = "<rubric>", known_checks: set[str] | No
         raw_checks = _expect(rc, "checks", list, cw, default=[])
         if manual and raw_checks:
             raise RubricError(f"{cw}: a manual component has no automatic checks")
-        if not manual and not raw_checks:
+        if not manual and not raw_checks and not released:
             raise RubricError(f"{cw}: no checks (mark it manual = true if it is reviewed by hand)")
         checks = []
         for j, rk in enumerate(raw_checks):
