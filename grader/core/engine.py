@@ -225,34 +225,86 @@ def grade(
     """
     only_set = set(only) if only else None
     rubric = assignment.rubric
-    # Several checks may share one probe (one training run, two verdicts): run each probe once.
-    if not isinstance(executor, CachedExecutor):
-        executor = CachedExecutor(executor)
     results: list[ComponentResult] = []
+    plan: list[tuple] = []  # (component result, rubric check, check, points), in rubric order
     for comp in rubric.components:
         if only_set is not None and comp.name not in only_set and not any(c.id in only_set for c in comp.checks):
             continue
+        selected = [rc for rc in comp.checks
+                    if not (public_only and rc.visibility != "public")
+                    and not (only_set is not None and comp.name not in only_set and rc.id not in only_set)]
+        if public_only and not selected:  # what a student can check alone: no manual review either
+            continue
         cr = ComponentResult(rubric.assignment, comp.name, comp.points, comp.bonus, comp.manual)
-        for rc in comp.checks:
-            if public_only and rc.visibility != "public":
-                continue
-            if only_set is not None and comp.name not in only_set and rc.id not in only_set:
-                continue
-            check = assignment.check(rc.id)
-            points = rubric.check_points(comp, rc)
-            result = _grade_check(assignment, check, rc, points, executor, reference)
-            cr.checks.append(result)
-            if progress is not None:
-                progress(rubric.assignment, comp.name, result)
-        if public_only:  # what a student can check alone: public checks only, no manual review
-            if not cr.checks:
-                continue
-            cr.max_score = sum(c.max_score for c in cr.checks)
+        plan += [(cr, rc, assignment.check(rc.id), rubric.check_points(comp, rc)) for rc in selected]
         results.append(cr)
+
+    def record(cr: ComponentResult, result: CheckResult) -> None:
+        cr.checks.append(result)
+        if progress is not None:
+            progress(rubric.assignment, cr.name, result)
+
+    if hasattr(executor, "submit"):
+        _grade_pipelined(assignment, plan, executor, reference, record)
+    else:
+        # Several checks may share one probe (one training run, two verdicts): run each probe once.
+        cached = executor if isinstance(executor, CachedExecutor) else CachedExecutor(executor)
+        for cr, rc, check, points in plan:
+            record(cr, _grade_check(assignment, check, rc, points, cached, reference))
+    if public_only:
+        for cr in results:
+            cr.max_score = sum(c.max_score for c in cr.checks)
     return results
 
 
-def _grade_check(assignment, check, rc, points, executor, reference) -> CheckResult:
+def _grade_pipelined(assignment, plan, executor, reference, record) -> None:
+    """Grade with an executor that runs probes elsewhere (``submit``/``collect``): while the worker
+    runs the submission's probe of one check, this process computes the reference for the next
+    one. Everything here stays in this thread (reference probes and verdicts never interleave);
+    results are recorded in rubric order; each probe runs once."""
+    done: dict[str, ProbeOutcome] = {}
+    pending: Optional[tuple] = None  # (probe name, job)
+    backlog: list[tuple] = []  # (cr, rc, check, points, prepared) not yet recorded
+
+    def settle() -> None:
+        nonlocal pending
+        if pending is not None:
+            probe, job = pending
+            pending = None
+            done[probe] = executor.collect(job)
+
+    def drain() -> None:
+        while backlog:
+            cr, rc, check, points, prepared = backlog[0]
+            if isinstance(prepared, CheckResult):
+                result = prepared
+            elif check.probe in done:
+                expected, limit = prepared
+                result = _conclude_check(check, rc, points, done[check.probe], expected, limit, reference is not None)
+            else:
+                return
+            backlog.pop(0)
+            record(cr, result)
+
+    # On an exception (an interrupt, a grader error) the caller closes the executor, which ends the job.
+    for cr, rc, check, points in plan:
+        prepared = _prepare_check(assignment, check, rc, points, reference)  # overlaps the pending probe
+        needs_run = not isinstance(prepared, CheckResult) and check.probe not in done and \
+            (pending is None or pending[0] != check.probe)
+        if needs_run:
+            settle()
+            drain()
+            pending = (check.probe, executor.submit(assignment, check.probe, threads=check.threads,
+                                                    timeout=prepared[1]))
+        backlog.append((cr, rc, check, points, prepared))
+        drain()
+    settle()
+    drain()
+
+
+def _prepare_check(assignment, check, rc, points, reference):
+    """The reference's side of a check: ``(expected, time limit)``, or a finished CheckResult when
+    the check cannot run (the reference failed, or is needed and absent)."""
     expected = None
     ref_seconds = 1.0
     if check.differential or reference is not None:
@@ -267,17 +319,19 @@ def _grade_check(assignment, check, rc, points, executor, reference) -> CheckRes
     if check.differential and reference is None:
         return CheckResult(check.id, check.component, check.description, "error", 0.0, points,
                            "this check needs the reference solution, which is not available here", rc.visibility)
-    start = time.perf_counter()
-    limit = timeout_for(check, ref_seconds)
-    outcome = executor.run(assignment, check.probe, threads=check.threads, timeout=limit)
+    return expected, timeout_for(check, ref_seconds)
+
+
+def _conclude_check(check, rc, points, outcome: ProbeOutcome, expected, limit: float,
+                    has_reference: bool) -> CheckResult:
+    """The verdict's side of a check, from the probe's outcome."""
     if outcome.status != "ok":
         message = outcome.message
         if outcome.status == "timeout":
-            relative = limit > check.timeout_floor and reference is not None
+            relative = limit > check.timeout_floor and has_reference
             message += f" (limit: {check.timeout_factor:g} x the reference's time)" if relative else ""
         return CheckResult(check.id, check.component, check.description, outcome.status, 0.0, points,
-                           message, rc.visibility, outcome.seconds or (time.perf_counter() - start),
-                           output=outcome.output)
+                           message, rc.visibility, outcome.seconds, output=outcome.output)
     try:
         verdict: Verdict = check.verdict(outcome.data, expected)
     except Exception as exc:  # noqa: BLE001 - malformed probe data from a submission is its failure
@@ -286,3 +340,16 @@ def _grade_check(assignment, check, rc, points, executor, reference) -> CheckRes
     status = "passed" if verdict.fraction >= 1.0 else "failed"
     return CheckResult(check.id, check.component, check.description, status, points * fraction, points,
                        verdict.message, rc.visibility, outcome.seconds, list(verdict.attachments), outcome.output)
+
+
+def _grade_check(assignment, check, rc, points, executor, reference) -> CheckResult:
+    """One check, start to end, in this thread."""
+    prepared = _prepare_check(assignment, check, rc, points, reference)
+    if isinstance(prepared, CheckResult):
+        return prepared
+    expected, limit = prepared
+    start = time.perf_counter()
+    outcome = executor.run(assignment, check.probe, threads=check.threads, timeout=limit)
+    if not outcome.seconds:
+        outcome.seconds = time.perf_counter() - start
+    return _conclude_check(check, rc, points, outcome, expected, limit, reference is not None)

@@ -27,6 +27,7 @@ to be plain data (tensors, numbers, strings, None, lists/tuples/dicts of those).
 from __future__ import annotations
 
 import atexit
+import functools
 import io
 import json
 import os
@@ -39,6 +40,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,9 +130,10 @@ def worker_sys_path() -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=8)
 def hidden_data_dirs(data_dir: Path) -> list[str]:
     """Directories under ``data/`` that stay with the grader: named ``hidden`` or marked by a
-    ``.grader-hidden`` file."""
+    ``.grader-hidden`` file (looked up once per process)."""
     if not data_dir.is_dir():
         return []
     found = []
@@ -144,7 +147,7 @@ def hidden_data_dirs(data_dir: Path) -> list[str]:
 def default_secrets() -> list[str]:
     """The checkout's secret directories: solutions, the grader (rubrics, hidden checks), the
     project's tests, hidden data."""
-    return [str(ROOT / d) for d in ("reference", "grader", "tests")] + hidden_data_dirs(ROOT / "data")
+    return [str(ROOT / d) for d in ("reference", "grader", "tests")] + list(hidden_data_dirs(ROOT / "data"))
 
 
 UID_RANGE = range(61000, 65000)
@@ -557,6 +560,29 @@ class _Worker:
             pass
 
 
+class _Job(threading.Thread):
+    """A submitted probe: ``IsolatedExecutor.run`` in a thread (it mostly waits on the pipe)."""
+
+    def __init__(self, fn, *args, **kwargs):
+        super().__init__(daemon=True, name="grader-probe")
+        self._call = (fn, args, kwargs)
+        self._result: Optional[ProbeOutcome] = None
+        self._error: Optional[BaseException] = None
+
+    def run(self) -> None:
+        fn, args, kwargs = self._call
+        try:
+            self._result = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the collecting thread
+            self._error = exc
+
+    def outcome(self) -> ProbeOutcome:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
 # ----------------------------------------------------------------------------------------------
 # The executor
 # ----------------------------------------------------------------------------------------------
@@ -581,6 +607,7 @@ class IsolatedExecutor:
         self._imports: dict[str, Optional[ProbeOutcome]] = {}
         self._installed: set[str] = set()
         self.facts: dict = {}
+        self._job: Optional[_Job] = None
         self.plan: dict = {}
         self.start_failures: list[str] = []
         self.restarts = 0
@@ -768,6 +795,21 @@ class IsolatedExecutor:
         request = {"op": "probe", "assignment": assignment.name, "package": package, "probe": probe,
                    "threads": int(threads)}
         return self._roundtrip(request, timeout or 60.0)
+
+    def submit(self, assignment: Assignment, probe: str, *, threads: int = 1, timeout: float = 0) -> "_Job":
+        """Start ``run`` in a watcher thread and return at once (the engine computes the reference
+        of the next check meanwhile). The thread enforces the time and memory limits as ``run``
+        does; one job at a time: ``collect`` it before the next ``submit``."""
+        if self._job is not None and self._job.is_alive():
+            raise RuntimeError("IsolatedExecutor: collect the running job before submitting another")
+        self._job = _Job(self.run, assignment, probe, threads=threads, timeout=timeout)
+        self._job.start()
+        return self._job
+
+    @staticmethod
+    def collect(job: "_Job") -> ProbeOutcome:
+        """Wait for a submitted probe; its outcome (or the grader error it raised)."""
+        return job.outcome()
 
     def _roundtrip(self, request: dict, timeout: float) -> ProbeOutcome:
         """Send one request; wait for its reply while watching time, memory and the process."""

@@ -64,6 +64,7 @@ FIT_MIN_PEAK_RECALL = 0.8      # share of true centres with a peak of their clas
 FIT_MIN_PEAK_CONTRAST = 0.5    # mean (score at a true centre - mean score of the 8 pixels around it)
 FIT_MAX_STRAY_PEAKS = 1.0      # peaks (>= FIT_PEAK_SCORE) away from every true centre, per image
 FIT_MAX_CENTRE_ERROR = 0.2     # mean distance, map pixels, of the decoded centre from the true one
+SLOW_LK = 0.1                  # a final heatmap loss above this means "still learning" (for the hint only)
 
 MAX_BOXES_DRAWN = 10          # detections drawn per image in the pictures (the best ones)
 
@@ -446,8 +447,15 @@ def verdict_fits_tinycoco(actual: Mapping[str, Any], expected: Optional[Mapping]
                f"{stray_limit:g}); mean centre error {pk['centre_error']:.2f} map px (needs <= {FIT_MAX_CENTRE_ERROR:g})")
     problems = []
     if pk["recall"] < FIT_MIN_PEAK_RECALL:
+        hint = ""
+        history = actual.get("history") if isinstance(actual.get("history"), Mapping) else {}
+        lk = [v for v in (history.get("lk") or []) if isinstance(v, (int, float)) and math.isfinite(v)]
+        if len(lk) >= LOSS_WINDOW and _mean(lk[-LOSS_WINDOW:]) > SLOW_LK:
+            hint = (f" (the heatmap loss lk still averages {_mean(lk[-LOSS_WINDOW:]):.2g} at the end: the net trains "
+                    "too slowly; start the class logits negative, bias about -2.2 (probability 0.1), as the "
+                    "CenterNetHead docstring suggests)")
         problems.append("the class heatmaps do not peak on most true centres: the net did not learn to find the "
-                        "objects of its own training set")
+                        "objects of its own training set" + hint)
     if not (pk["contrast"] >= FIT_MIN_PEAK_CONTRAST) or pk["stray"] > stray_limit:
         problems.append("the class heatmaps are blobs around the true centres (or light up elsewhere) instead of "
                         "peaking on them: this is what a focal loss does that ignores the pixels with 0 < target < 1 "
