@@ -258,10 +258,13 @@ def grade(
 
 
 def _grade_pipelined(assignment, plan, executor, reference, record) -> None:
-    """Grade with an executor that runs probes elsewhere (``submit``/``collect``): while the worker
-    runs the submission's probe of one check, this process computes the reference for the next
-    one. Everything here stays in this thread (reference probes and verdicts never interleave);
-    results are recorded in rubric order; each probe runs once."""
+    """Grade with an executor that runs probes elsewhere (``submit`` / ``set_timeout`` /
+    ``collect``, the isolated worker): the submission's probe starts first, with the check's
+    ceiling as a provisional limit; while it runs, this process computes the reference of the same
+    check, then sets the real limit (relative to the reference's time, still counted from the
+    probe's start). Reference probes and verdicts stay in this thread; one probe runs at a time;
+    results are recorded in rubric order; each probe runs once. On an exception (an interrupt, a
+    grader error) the caller closes the executor, which ends the job."""
     done: dict[str, ProbeOutcome] = {}
     pending: Optional[tuple] = None  # (probe name, job)
     backlog: list[tuple] = []  # (cr, rc, check, points, prepared) not yet recorded
@@ -286,16 +289,16 @@ def _grade_pipelined(assignment, plan, executor, reference, record) -> None:
             backlog.pop(0)
             record(cr, result)
 
-    # On an exception (an interrupt, a grader error) the caller closes the executor, which ends the job.
     for cr, rc, check, points in plan:
-        prepared = _prepare_check(assignment, check, rc, points, reference)  # overlaps the pending probe
-        needs_run = not isinstance(prepared, CheckResult) and check.probe not in done and \
-            (pending is None or pending[0] != check.probe)
-        if needs_run:
+        job = None
+        if check.probe not in done and (pending is None or pending[0] != check.probe):
             settle()
             drain()
-            pending = (check.probe, executor.submit(assignment, check.probe, threads=check.threads,
-                                                    timeout=prepared[1]))
+            job = executor.submit(assignment, check.probe, threads=check.threads, timeout=check.timeout_ceiling)
+            pending = (check.probe, job)
+        prepared = _prepare_check(assignment, check, rc, points, reference)  # overlaps the running probe
+        if job is not None:
+            executor.set_timeout(job, check.timeout_floor if isinstance(prepared, CheckResult) else prepared[1])
         backlog.append((cr, rc, check, points, prepared))
         drain()
     settle()

@@ -83,7 +83,8 @@ class TailBuffer(io.TextIOBase):
 def _student_frames_summary(exc: BaseException) -> str:
     """The last frames of a traceback (outside the grader's own files), formatted compactly."""
     tb = traceback.extract_tb(exc.__traceback__)
-    frames = [f for f in tb if "probes" not in f.filename.rsplit("/", 1)[-1] and "probe_runtime" not in f.filename]
+    frames = [f for f in tb if "probes" not in f.filename.rsplit("/", 1)[-1] and "probe_runtime" not in f.filename
+              and not f.filename.startswith("<frozen")]
     frames = frames[-3:] if frames else tb[-1:]
     return " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}" for f in reversed(frames))
 

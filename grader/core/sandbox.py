@@ -561,11 +561,13 @@ class _Worker:
 
 
 class _Job(threading.Thread):
-    """A submitted probe: ``IsolatedExecutor.run`` in a thread (it mostly waits on the pipe)."""
+    """A submitted probe: ``IsolatedExecutor.run`` in a thread (it mostly waits on the pipe).
+    ``timeout`` may be changed while it runs (``IsolatedExecutor.set_timeout``)."""
 
-    def __init__(self, fn, *args, **kwargs):
+    def __init__(self, fn, *args, timeout: float, **kwargs):
         super().__init__(daemon=True, name="grader-probe")
-        self._call = (fn, args, kwargs)
+        self.timeout = timeout
+        self._call = (fn, args, {**kwargs, "timeout": lambda: self.timeout})
         self._result: Optional[ProbeOutcome] = None
         self._error: Optional[BaseException] = None
 
@@ -778,8 +780,9 @@ class IsolatedExecutor:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def run(self, assignment: Assignment, probe: str, *, threads: int = 1, timeout: float = 0) -> ProbeOutcome:
-        """Run one probe of ``assignment`` in the worker (engine executor interface)."""
+    def run(self, assignment: Assignment, probe: str, *, threads: int = 1, timeout=0) -> ProbeOutcome:
+        """Run one probe of ``assignment`` in the worker (engine executor interface). ``timeout``:
+        seconds, or a function returning them (read again while the probe runs)."""
         self._install_probes(assignment)
         package = assignment.rubric.package
         if assignment.name not in self._imports:
@@ -794,38 +797,46 @@ class IsolatedExecutor:
             return ProbeOutcome(failed.status, message=failed.message)
         request = {"op": "probe", "assignment": assignment.name, "package": package, "probe": probe,
                    "threads": int(threads)}
-        return self._roundtrip(request, timeout or 60.0)
+        return self._roundtrip(request, timeout if callable(timeout) else (timeout or 60.0))
 
     def submit(self, assignment: Assignment, probe: str, *, threads: int = 1, timeout: float = 0) -> "_Job":
         """Start ``run`` in a watcher thread and return at once (the engine computes the reference
-        of the next check meanwhile). The thread enforces the time and memory limits as ``run``
-        does; one job at a time: ``collect`` it before the next ``submit``."""
+        meanwhile). The thread enforces the time and memory limits as ``run`` does; ``timeout``
+        can be changed with ``set_timeout`` while the probe runs. One job at a time: ``collect``
+        it before the next ``submit``."""
         if self._job is not None and self._job.is_alive():
             raise RuntimeError("IsolatedExecutor: collect the running job before submitting another")
-        self._job = _Job(self.run, assignment, probe, threads=threads, timeout=timeout)
+        self._job = _Job(self.run, assignment, probe, threads=threads, timeout=timeout or 60.0)
         self._job.start()
         return self._job
+
+    @staticmethod
+    def set_timeout(job: "_Job", seconds: float) -> None:
+        """The probe's real wall-time limit, counted from its start."""
+        job.timeout = seconds
 
     @staticmethod
     def collect(job: "_Job") -> ProbeOutcome:
         """Wait for a submitted probe; its outcome (or the grader error it raised)."""
         return job.outcome()
 
-    def _roundtrip(self, request: dict, timeout: float) -> ProbeOutcome:
-        """Send one request; wait for its reply while watching time, memory and the process."""
+    def _roundtrip(self, request: dict, timeout) -> ProbeOutcome:
+        """Send one request; wait for its reply while watching time, memory and the process.
+        ``timeout``: seconds, or a function returning them (checked at every poll)."""
+        limit = timeout if callable(timeout) else (lambda: timeout)
         w = self._ready_worker()
         request["id"] = _secrets.token_hex(8)
         w.drain()
         start = time.monotonic()
         if not w.send(request):
             return self._lost(w, start)
-        deadline = start + timeout
         next_memory_check = start
         while True:
             now = time.monotonic()
+            deadline = start + limit()
             if now >= deadline:
                 self._discard_worker()
-                return ProbeOutcome("timeout", message=f"time limit exceeded: stopped after {timeout:.3g} s",
+                return ProbeOutcome("timeout", message=f"time limit exceeded: stopped after {limit():.3g} s",
                                     seconds=now - start)
             line = w.read_line(min(self.options.poll_interval, deadline - now))
             if line is not None:

@@ -119,7 +119,7 @@ def margins(data: dict) -> dict:
 
 # Wide margins the reference must keep on every seed (in the units of each threshold).
 REFERENCE_MARGINS = {"loss_ratio": 0.3, "lk_ratio": 0.5, "loff_ratio": 0.3, "lsize_ratio": 0.3, "ap50": 0.3,
-                     "peak_recall": 0.15, "peak_contrast": 0.2, "stray_per_image": 0.7, "centre_error": 0.1}
+                     "peak_recall": 0.15, "peak_contrast": 0.4, "stray_per_image": 0.3, "centre_error": 0.1}
 
 
 def assert_wide_margins(data: dict, seed: int):
@@ -133,31 +133,42 @@ def assert_wide_margins(data: dict, seed: int):
 # ------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def reference_data():
-    return train_probe(importlib.import_module("reference.centernet"))
+def reference_run(centernet, tmp_path_factory):
+    """The reference graded on the two TinyCoco checks as the grader does it: one executor for the
+    submission, memoised, so both checks share one training run."""
+    report = tmp_path_factory.mktemp("reference_report")
+    api.set_report_dir(report)
+    try:
+        executor = CachedExecutor(InProcessExecutor("reference"))
+        (component,) = grade(centernet, executor, None, only=[TRAINING_COMPONENT])
+    finally:
+        api.set_report_dir(None)
+    return component, executor, report
 
 
-def test_reference_passes_both_checks_through_the_engine(centernet, report_dir):
-    # One executor for the submission, memoised: the two checks share one training run.
-    executor = CachedExecutor(InProcessExecutor("reference"))
-    results = grade(centernet, executor, None, only=[TRAINING_COMPONENT])
-    (component,) = results
+@pytest.fixture(scope="module")
+def reference_data(reference_run):
+    (outcome,) = reference_run[1].cache.values()
+    return outcome.data
+
+
+def test_reference_passes_both_checks_through_the_engine(reference_run):
+    component, executor, report = reference_run
     assert component.max_score == 2 and component.score == 2, [(c.id, c.message) for c in component.checks]
     assert [c.status for c in component.checks] == ["passed", "passed"]
     assert len(executor.cache) == 1, "the two checks must share one training run"
+    cfg = P.TRAINING_CONFIG
     for check in component.checks:
-        cfg = P.TRAINING_CONFIG
         assert f"{cfg['steps']} steps of batch {cfg['batch_size']} at {cfg['image_size']}x{cfg['image_size']} px" \
             in check.message
         assert check.attachments, f"{check.id} attached no picture"
         for name in check.attachments:
-            path = report_dir / name
+            path = report / name
             assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
 
 
 def test_reference_margins_on_the_graded_seed(reference_data):
     assert_wide_margins(reference_data, P.TRAINING_CONFIG["seed"])
-    assert reference_data["seconds"] < 60, f"the training probe took {reference_data['seconds']:.0f} s"
 
 
 @pytest.mark.slow
@@ -188,9 +199,9 @@ def test_focal_loss_without_the_near_centre_pixels_does_not_fit(variant_root):
 
 
 @pytest.mark.parametrize("variant, failing", [
-    (NAN_LOSS, "loss"),
-    (_variant("head_softmax"), "both"),
-    (_variant("offsets_dy_dx_swapped"), "fit"),
+    (NAN_LOSS, "loss"),  # cheap: no step is taken
+    pytest.param(_variant("head_softmax"), "both", marks=pytest.mark.slow),
+    pytest.param(_variant("offsets_dy_dx_swapped"), "fit", marks=pytest.mark.slow),
 ], ids=["nan_loss", "softmax_head", "dy_dx_swapped"])
 def test_broken_components_fail_a_training_check(variant, failing, variant_root):
     data = train_probe(build_variant(variant, variant_root))
@@ -260,3 +271,26 @@ def test_fit_verdict_rejects_malformed_maps(reference_data):
     blank = torch.zeros_like(reference_data["maps"])
     v = T.verdict_fits_tinycoco(dict(reference_data, maps=blank))
     assert not v.passed and "did not fit" in v.message and f"{cfg['steps']} steps" in v.message
+
+
+# ------------------------------------------------------------------------------------------------
+# Alternative correct solutions (slow: one training each)
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["bare_transposed_conv", "upsample_then_conv", "max_merge_smoothing",
+                                  "loss_masks_log_eps", "loop_converter"])
+def test_alternative_correct_solutions_pass(name, variant_root):
+    data = train_probe(build_variant(_variant(name), variant_root))
+    loss, fit = verdicts(data)
+    assert loss.passed and fit.passed, (loss.message, fit.message)
+
+
+@pytest.mark.slow
+def test_a_head_without_the_prior_bias_trains_too_slowly_and_is_told_why(variant_root):
+    """Known limit (docs/TRAINING.md): class probabilities starting at 0.5 need far more than the
+    budget. The loss still falls; "fits" fails with a hint about the initialisation."""
+    data = train_probe(build_variant(_variant("head_exp_sizes_plain_init"), variant_root))
+    loss, fit = verdicts(data)
+    assert loss.passed, loss.message
+    assert not fit.passed and "bias about -2.2" in fit.message, fit.message

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -254,3 +255,96 @@ def test_worker_that_cannot_start_is_a_grader_error(tmp_path):
     finally:
         ex.close()
     assert not Path(ex.base).exists()
+
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+@pytest.mark.skipif(not (IS_ROOT and SYSTEM_PYTHON.exists() and shutil.which("setpriv")),
+                    reason="needs root (to become nobody), setpriv and a system python3")
+def test_unprivileged_launch_path(tmp_path):
+    """The path a non-root grader takes (user namespace first), run as `nobody` with the system
+    Python and a stand-in for torch: namespaces, hidden checkout, no network, no capabilities."""
+    import json
+    import tempfile
+
+    from grader.core import worker_main
+
+    base = Path(tempfile.mkdtemp(prefix="grader-nonroot-"))
+    try:
+        lib = base / "lib"
+        for d in ("lib/submission/toy", "run/out", "home", "tmp", "log", "scratch"):
+            (base / d).mkdir(parents=True)
+        for name in ("worker_main.py", "probe_runtime.py"):
+            shutil.copy(Path(worker_main.__file__).with_name(name), lib / name)
+        (lib / "torch.py").write_text("def set_num_threads(n): pass\ndef manual_seed(s): pass\n"
+                                      "def use_deterministic_algorithms(*a, **k): pass\n")
+        (lib / "submission" / "__init__.py").write_text("")
+        (lib / "submission" / "toy" / "__init__.py").write_text(
+            "import ctypes, os, socket\nfound = []\n"
+            f"found.append('engine.py: ' + ('visible' if os.path.exists({str(ROOT / 'grader' / 'core' / 'engine.py')!r}) "
+            "else 'hidden'))\n"
+            "found.append('/root: ' + ('visible' if os.listdir('/root') else 'hidden'))\n"
+            "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\nexcept OSError as e:\n"
+            "    found.append(f'net: {e.errno}')\n"
+            f"found.append('umount: %d' % ctypes.CDLL(None).umount2({str(ROOT).encode()!r}, 2))\n"
+            "found.append(f'uid: {os.getuid()}')\nraise ValueError(' | '.join(found))\n")
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(SYSTEM_PYTHON), "-I", "-S"]
+        subprocess.run(["chown", "-R", "65534:65534", str(base)], check=True)
+        os.chmod(base, 0o755)
+        plan = json.loads(subprocess.run(nobody + [str(lib / "worker_main.py"), "probe", str(base / "scratch")],
+                                         capture_output=True, text=True, check=True).stdout)
+        if "user" not in plan["namespaces"]:
+            pytest.skip(f"no unprivileged user namespaces here: {plan['errors']}")
+        cfg = {"lib_dir": str(lib), "run_dir": str(base / "run"), "python": str(SYSTEM_PYTHON),
+               "sys_path": [p for p in ("/usr/lib/python3.11", "/usr/lib/python3.11/lib-dynload")],
+               "drop": False, "uid": None, "gid": None, "ns_flags": plan["flags"], "filesystem_fallback": None,
+               "limits": {"cpu_seconds": 60, "fsize_bytes": 1 << 26, "nofile": 256, "core_bytes": 0},
+               "env": {"PATH": "/usr/bin:/bin", "HOME": str(base / "home"), "TMPDIR": str(base / "tmp")},
+               "hide": [str(ROOT), "/root", "/home"], "scratch": ["/tmp", "/var/tmp", "/dev/shm"],
+               "secrets": [], "expose": ["/usr", str(base)]}
+        (lib / "config.json").write_text(json.dumps(cfg))
+        r, w = os.pipe()
+        proc = subprocess.Popen(nobody + [str(lib / "worker_main.py"), "launch", str(lib / "config.json"), str(w)],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                pass_fds=(w,), cwd=base / "run")
+        os.close(w)
+        with os.fdopen(r, "rb") as replies:
+            ready = json.loads(replies.readline())
+            proc.stdin.write(b'{"op": "import", "package": "toy", "id": "1"}\n')
+            proc.stdin.flush()
+            reply = json.loads(replies.readline())
+        proc.stdin.close()
+        proc.wait(30)
+        facts = ready["facts"]
+        assert facts["namespaces"][:3] == ["user", "mount", "network"] and facts["pid_namespace"]
+        assert str(ROOT) in facts["filesystem"]["hidden"]
+        message = reply["message"]
+        assert "engine.py: hidden" in message and "/root: hidden" in message, message
+        assert "net: 101" in message or "net: 111" in message, message  # unreachable / refused
+        assert "umount: -1" in message and "uid: 65534" in message, message
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_host_protection_fallback_is_undone(tmp_path):
+    """Without a mount namespace (as root), secrets lose go-rwx and the way to Python gains o+x;
+    restore() puts every mode back."""
+    from grader.core.sandbox import HostProtection
+
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    os.chmod(secret, 0o755)
+    locked = tmp_path / "home"
+    (locked / "python").mkdir(parents=True)
+    os.chmod(locked, 0o700)
+    before = {p: os.stat(p).st_mode & 0o777 for p in (secret, locked, tmp_path)}
+    protection = HostProtection()
+    try:
+        protection.apply([str(secret)], [str(locked / "python")])
+        assert os.stat(secret).st_mode & 0o777 == 0o700
+        assert os.stat(locked).st_mode & 0o001
+        assert any("secret" in line for line in protection.describe())
+    finally:
+        protection.restore()
+    assert {p: os.stat(p).st_mode & 0o777 for p in before} == before

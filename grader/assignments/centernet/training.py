@@ -61,8 +61,9 @@ DIVERGENCE_RATIO = 1.5     # the smoothed total never exceeds this x its first w
 FIT_MIN_AP50 = 0.5             # COCO AP at IoU 0.5 on the training images
 FIT_PEAK_SCORE = 0.3           # a heatmap peak counts from this score on
 FIT_MIN_PEAK_RECALL = 0.8      # share of true centres with a peak of their class within 1 map pixel
-FIT_MIN_PEAK_CONTRAST = 0.5    # mean (score at a true centre - mean score of the 8 pixels around it)
-FIT_MAX_STRAY_PEAKS = 1.0      # peaks (>= FIT_PEAK_SCORE) away from every true centre, per image
+FIT_MIN_PEAK_CONTRAST = 0.25   # mean (score at a true centre - mean score of the 8 pixels around it)
+FIT_STRAY_SCORE = 0.2          # a peak away from every true centre counts as stray from this score on
+FIT_MAX_STRAY_PEAKS = 0.5      # stray peaks per image
 FIT_MAX_CENTRE_ERROR = 0.2     # mean distance, map pixels, of the decoded centre from the true one
 SLOW_LK = 0.1                  # a final heatmap loss above this means "still learning" (for the hint only)
 
@@ -284,14 +285,14 @@ def decode(maps: torch.Tensor, ref: Mapping, objects_per_image: int = 100, min_c
 
 
 def peak_analysis(maps: torch.Tensor, targets: torch.Tensor, crowd_boxes: list, ref: Mapping,
-                  peak_score: float = FIT_PEAK_SCORE, stride: int = 4) -> dict:
+                  peak_score: float = FIT_PEAK_SCORE, stray_score: float = FIT_STRAY_SCORE, stride: int = 4) -> dict:
     """Do the class heatmaps peak on the true centres, and only there?
 
     A true object is *found* when its class channel has a peak (a local maximum of its 3x3
     neighbourhood, score >= ``peak_score``) within 1 map pixel of its location ``(floor(y/4),
     floor(x/4))``; the *centre error* is the distance, in map pixels, from the true centre to the
-    centre that peak decodes to (location + offsets). A *stray* peak is one farther than 1 map pixel
-    from every true centre of its class (peaks inside an ``iscrowd`` region of their class are not
+    centre that peak decodes to (location + offsets). A *stray* peak (score >= ``stray_score``) is one
+    farther than 1 map pixel from every true centre of its class (peaks inside an ``iscrowd`` region of their class are not
     counted). ``crowd_boxes[b]``: ``[(class, [x, y, w, h]), ...]`` in image pixels.
     The *contrast* of an object is its class score at its location minus the mean score of the 8
     pixels around it: a peak has a high contrast, a blob (what a focal loss produces that ignores
@@ -326,7 +327,7 @@ def peak_analysis(maps: torch.Tensor, targets: torch.Tensor, crowd_boxes: list, 
             dy, dx = float(maps[b, c, py, px]), float(maps[b, c + 1, py, px])
             errors.append(math.hypot(py + dy - cy, px + dx - cx))
         strays = 0
-        for k, py, px in (peaks[b] >= peak_score).nonzero().tolist():
+        for k, py, px in (peaks[b] >= stray_score).nonzero().tolist():
             if any(kk == k and abs(py - gy) <= 1 and abs(px - gx) <= 1 for kk, gy, gx in centres):
                 continue
             if any(kk == k and x0 <= (px + 0.5) * stride <= x0 + w and y0 <= (py + 0.5) * stride <= y0 + h
@@ -443,7 +444,8 @@ def verdict_fits_tinycoco(actual: Mapping[str, Any], expected: Optional[Mapping]
     numbers = (f"AP50 {ap['AP50']:.2f} (COCO rules, needs >= {FIT_MIN_AP50:g}); true centres with a heatmap peak "
                f">= {FIT_PEAK_SCORE:g} within 1 map pixel {pk['found']}/{pk['total']} (needs >= "
                f"{FIT_MIN_PEAK_RECALL:.0%}); peak contrast {pk['contrast']:.2f} (score at the centre minus the mean "
-               f"of its 8 neighbours, needs >= {FIT_MIN_PEAK_CONTRAST:g}); stray peaks {pk['stray']} (needs <= "
+               f"of its 8 neighbours, needs >= {FIT_MIN_PEAK_CONTRAST:g}); stray peaks >= {FIT_STRAY_SCORE:g} away from every "
+               f"true centre {pk['stray']} (needs <= "
                f"{stray_limit:g}); mean centre error {pk['centre_error']:.2f} map px (needs <= {FIT_MAX_CENTRE_ERROR:g})")
     problems = []
     if pk["recall"] < FIT_MIN_PEAK_RECALL:
@@ -457,8 +459,8 @@ def verdict_fits_tinycoco(actual: Mapping[str, Any], expected: Optional[Mapping]
         problems.append("the class heatmaps do not peak on most true centres: the net did not learn to find the "
                         "objects of its own training set" + hint)
     if not (pk["contrast"] >= FIT_MIN_PEAK_CONTRAST) or pk["stray"] > stray_limit:
-        problems.append("the class heatmaps are blobs around the true centres (or light up elsewhere) instead of "
-                        "peaking on them: this is what a focal loss does that ignores the pixels with 0 < target < 1 "
+        problems.append("the class heatmaps light up around and away from the true centres instead of peaking "
+                        "only on them: this is what a focal loss does that ignores the pixels with 0 < target < 1 "
                         "(they must count as negatives, weighted by (1 - target)^beta), or a head whose class "
                         "probabilities are not independent sigmoids")
     if not (pk["centre_error"] <= FIT_MAX_CENTRE_ERROR):  # NaN (nothing found) fails too

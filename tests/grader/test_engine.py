@@ -1,0 +1,106 @@
+"""The engine's two paths: sequential (in-process executors) and pipelined (``submit``/``collect``,
+the isolated executor): same results, each probe once, and the pipeline runs the reference of a
+check while the worker runs the submission's probe of the same check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.core.api import Check, failed, passed
+from grader.core.assignment import Assignment
+from grader.core.engine import ProbeOutcome, grade
+from grader.core.rubric import parse_rubric
+
+RUBRIC = {
+    "schema": 1, "assignment": "mem", "package": "mem", "max_score": 3,
+    "components": [
+        {"name": "A", "points": 2, "checks": [{"id": "a1"}, {"id": "a2"}]},
+        {"name": "B", "points": 1, "checks": [{"id": "b1"}, {"id": "b2", "visibility": "public"}]},
+    ],
+}
+
+
+def _verdict(actual, expected):
+    return passed() if actual == expected else failed(f"{actual} != {expected}")
+
+
+@pytest.fixture
+def mem_assignment():
+    checks = {
+        "a1": Check("a1", "A", "shared", _verdict, differential=True),
+        "a2": Check("a2", "A", "shared", _verdict, differential=True),  # same probe: one run
+        "b1": Check("b1", "B", "p_b", _verdict, differential=True),
+        "b2": Check("b2", "B", "p_c", lambda a, e: passed() if a == {"v": "p_c"} else failed("no")),
+    }
+    rubric = parse_rubric(RUBRIC, "<mem>", known_checks=set(checks))
+    return Assignment("mem", Path("."), rubric, checks, Path("unused_probes.py"))
+
+
+class Recorder:
+    """Reference and submission executors that log what the engine asks of them."""
+
+    def __init__(self, events: list, who: str, wrong: tuple = ()):
+        self.events, self.who, self.wrong = events, who, wrong
+
+    def run(self, assignment, probe, *, threads=1, timeout=0):
+        self.events.append((self.who, "run", probe))
+        return ProbeOutcome("ok", {"v": "wrong" if probe in self.wrong else probe}, seconds=0.01)
+
+
+class PipelinedRecorder(Recorder):
+    def submit(self, assignment, probe, *, threads=1, timeout=0):
+        self.events.append((self.who, "submit", probe))
+        return probe
+
+    def set_timeout(self, job, seconds):
+        self.events.append((self.who, "limit", job))
+
+    def collect(self, job):
+        self.events.append((self.who, "collect", job))
+        return ProbeOutcome("ok", {"v": "wrong" if job in self.wrong else job}, seconds=0.01)
+
+
+def _flat(results):
+    return [(c.component, c.id, c.status) for cr in results for c in cr.checks]
+
+
+def test_pipelined_matches_sequential_and_runs_each_probe_once(mem_assignment):
+    seq_events, pipe_events = [], []
+    seq = grade(mem_assignment, Recorder(seq_events, "sub", wrong=("p_b",)), Recorder(seq_events, "ref"))
+    pipe = grade(mem_assignment, PipelinedRecorder(pipe_events, "sub", wrong=("p_b",)), Recorder(pipe_events, "ref"))
+    expected = [("A", "a1", "passed"), ("A", "a2", "passed"), ("B", "b1", "failed"), ("B", "b2", "passed")]
+    assert _flat(seq) == _flat(pipe) == expected
+    assert [cr.score for cr in pipe] == [2.0, 0.5]
+    assert [p for who, what, p in seq_events if who == "sub"] == ["shared", "p_b", "p_c"]
+    assert [p for who, what, p in pipe_events if what == "submit"] == ["shared", "p_b", "p_c"]
+
+
+def test_pipeline_overlaps_the_reference_with_the_running_probe(mem_assignment):
+    events = []
+    grade(mem_assignment, PipelinedRecorder(events, "sub"), Recorder(events, "ref"))
+    position = {}
+    for i, e in enumerate(events):
+        position.setdefault(e, i)  # first occurrence
+    for probe in ("shared", "p_b", "p_c"):
+        # the submission's probe starts, the reference of the same probe runs meanwhile, then the
+        # real limit (relative to the reference's time) is set, and only then is the probe awaited
+        assert position[("sub", "submit", probe)] < position[("ref", "run", probe)] \
+            < position[("sub", "limit", probe)] < position[("sub", "collect", probe)], probe
+    jobs = [(what, p) for who, what, p in events if who == "sub" and what != "limit"]
+    assert jobs == [("submit", "shared"), ("collect", "shared"), ("submit", "p_b"), ("collect", "p_b"),
+                    ("submit", "p_c"), ("collect", "p_c")]  # one job at a time
+
+
+def test_progress_reports_in_rubric_order(mem_assignment):
+    seen = []
+    grade(mem_assignment, PipelinedRecorder([], "sub"), Recorder([], "ref"),
+          progress=lambda a, comp, res: seen.append((comp, res.id)))
+    assert seen == [("A", "a1"), ("A", "a2"), ("B", "b1"), ("B", "b2")]
+
+
+def test_public_only_without_reference(mem_assignment):
+    results = grade(mem_assignment, PipelinedRecorder([], "sub"), None, public_only=True)
+    assert _flat(results) == [("B", "b2", "passed")]
+    assert results[0].max_score == 0.5
