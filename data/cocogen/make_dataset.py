@@ -17,11 +17,12 @@ colours and textured backgrounds, ids 1 "disc", 3 "square", 7 "triangle"), with 
 random size, some overlapping, some touching the border, and a few images without objects.
 
 The held-out test split: the grader's sandbox never shows a directory named ``hidden`` to the code
-under test, so a submission sees the test images but not their annotations. The generator is public
-and deterministic, so the test split is drawn from its own seed, ``--test-seed`` (default: the
-environment variable ``COCOGEN_TEST_SEED``, else a public value). An instructor who grades for real
-sets a private test seed when generating the grader's copy; the images then come from the same
-distribution as the training images but cannot be recomputed from the public default.
+under test, so a submission sees the test images but not their annotations, and ``grader release``
+ships the generated images without ``hidden/`` and without this script. The generator is
+deterministic, so wherever it may become public the test split has a seed of its own,
+``--test-seed`` (default: the environment variable ``COCOGEN_TEST_SEED``, else a public value): an
+instructor who grades for real sets a private one when generating the grader's copy; the images then
+come from the same distribution as the training images but cannot be recomputed from the default.
 """
 
 from __future__ import annotations

@@ -59,15 +59,15 @@ class Knobs:
 
     image_size: int = 160
     min_figures: int = 1
-    max_figures: int = 5
-    min_height: int = 22          # figure height range (the head box is about a quarter of it)
-    max_height: int = 96
-    hue_spread: float = 0.06      # spread of team hues (0.5 would make the teams indistinguishable)
-    clutter: int = 6              # clutter shapes per image (background and foreground)
-    team_coloured_clutter: float = 0.3   # share of clutter drawn in a team's colour
-    occluders: float = 0.35       # chance that a foreground shape is drawn over a figure
-    overlap: float = 0.4          # chance that a figure is placed next to (overlapping) another
-    noise: float = 8.0            # std of Gaussian pixel noise (0..255)
+    max_figures: int = 6
+    min_height: int = 18          # figure height range (the head box is about a quarter of it)
+    max_height: int = 88
+    hue_spread: float = 0.08      # spread of team hues (0.5 would make the teams indistinguishable)
+    clutter: int = 8              # clutter shapes per image (background and foreground)
+    team_coloured_clutter: float = 0.4   # share of clutter drawn in a team's colour
+    occluders: float = 0.45       # chance that a foreground shape is drawn over a figure
+    overlap: float = 0.5          # chance that a figure is placed next to (overlapping) another
+    noise: float = 10.0           # std of Gaussian pixel noise (0..255)
     min_visible: float = 0.3      # parts less visible than this are not annotated
 
 

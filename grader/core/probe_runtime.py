@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import os
 import random
+import sysconfig
 import time
 import traceback
 import warnings
@@ -80,11 +82,25 @@ class TailBuffer(io.TextIOBase):
         return text
 
 
+_OWN_DIR = os.path.dirname(os.path.abspath(__file__))  # grader/core, or the worker's lib/
+_STDLIB = sysconfig.get_paths()["stdlib"]
+
+
+def _is_grader_frame(filename: str) -> bool:
+    """Frames of the grader, the probes or the standard library (importlib...), not of the code
+    under test (third-party libraries such as torch stay: they tell where a call went wrong)."""
+    if filename.startswith("<"):
+        return True
+    path = os.path.abspath(filename)
+    if os.path.dirname(path) == _OWN_DIR or "probes" in os.path.basename(path):
+        return True
+    return path.startswith(_STDLIB + os.sep) and "site-packages" not in path
+
+
 def _student_frames_summary(exc: BaseException) -> str:
     """The last frames of a traceback (outside the grader's own files), formatted compactly."""
     tb = traceback.extract_tb(exc.__traceback__)
-    frames = [f for f in tb if "probes" not in f.filename.rsplit("/", 1)[-1] and "probe_runtime" not in f.filename
-              and not f.filename.startswith("<frozen")]
+    frames = [f for f in tb if not _is_grader_frame(f.filename)]
     frames = frames[-3:] if frames else tb[-1:]
     return " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}" for f in reversed(frames))
 

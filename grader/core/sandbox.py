@@ -105,10 +105,6 @@ class IsolationOptions:
 # What the worker may see
 # ----------------------------------------------------------------------------------------------
 
-def _within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
 def worker_sys_path() -> list[str]:
     """This interpreter's import path minus the checkout: stdlib and site-packages only.
 
@@ -123,7 +119,7 @@ def worker_sys_path() -> list[str]:
         if not entry or not os.path.isabs(entry) or not os.path.exists(entry):
             continue
         real = os.path.realpath(entry)
-        if _within(real, str(ROOT)) and not _within(real, prefix):
+        if wm.within(real, str(ROOT)) and not wm.within(real, prefix):
             continue
         if real not in out:
             out.append(real)
@@ -405,33 +401,27 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
-def tree_memory_mb(pid: int) -> float:
-    """Anonymous + shared-memory resident size of a process tree, in MiB (shared libraries are not
-    counted: they are file-backed and the same for every submission)."""
+def _tree_status_mib(pid: int, keys: tuple) -> float:
+    """Sum of /proc/<p>/status fields ``keys`` (kB) over a process tree, in MiB."""
     total_kb = 0
     for p in process_tree(pid):
         try:
             with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith(("RssAnon:", "RssShmem:")):
-                        total_kb += int(line.split()[1])
+                total_kb += sum(int(line.split()[1]) for line in f if line.startswith(keys))
         except (OSError, ValueError):
             pass
     return total_kb / 1024
 
 
+def tree_memory_mb(pid: int) -> float:
+    """Anonymous + shared-memory resident size of a process tree, in MiB (shared libraries are not
+    counted: they are file-backed and the same for every submission)."""
+    return _tree_status_mib(pid, ("RssAnon:", "RssShmem:"))
+
+
 def peak_memory_mb(pid: int) -> float:
     """VmHWM (peak resident size) summed over a process tree, in MiB."""
-    total = 0
-    for p in process_tree(pid):
-        try:
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        total += int(line.split()[1])
-        except (OSError, ValueError):
-            pass
-    return total / 1024
+    return _tree_status_mib(pid, ("VmHWM:",))
 
 
 def kill_uid(uid: int, wait: float = 5.0) -> int:

@@ -2,9 +2,9 @@
 
 A standalone script. ``grader.core.sandbox`` copies it, with ``probe_runtime.py``, the assignments'
 probe files and a copy of the submission package (``submission``), into a fresh sandbox directory
-and starts it as ``python -I -S worker_main.py launch CONFIG REPLY_FD``. It is never imported by
-the grader. Until it has confined itself it imports only the standard library; torch and the
-submission come after.
+and starts it as ``python -I -S worker_main.py launch CONFIG REPLY_FD``. (The grader imports it only
+for its constants and small helpers.) Until it has confined itself it imports only the standard
+library; torch and the submission come after.
 
 Stages:
 
@@ -16,9 +16,9 @@ Stages:
             sandbox, shipped data) bound back; /tmp, /var/tmp and /dev/shm become small private
             tmpfs. Anything that fails here stops the worker (fail closed). Without a mount
             namespace the grader protects secrets with permissions instead (see
-            ``sandbox.protect_host``). With a PID namespace the
-            launcher forks an init process (PID 1 of the namespace, reaps orphans; when it exits
-            the kernel kills everything left in the namespace) which forks the worker.
+            ``sandbox.protect_host``). With a PID namespace the launcher forks an init process
+            (PID 1 of the namespace, reaps orphans; when it exits the kernel kills everything
+            left in the namespace) which forks the worker.
 ``worker``  (in the forked child, or in the launcher itself without a PID namespace): resource
             limits, no core dumps, drop to the unprivileged uid/gid when root, no new privileges,
             die with the parent, then ``exec`` of the ``serve`` stage with a scrubbed environment.
@@ -39,7 +39,6 @@ import json
 import os
 import resource
 import signal
-import stat
 import sys
 
 CLONE_NEWNS = 0x00020000
@@ -99,7 +98,8 @@ def prctl(option: int, arg: int) -> None:
                          ctypes.c_ulong(0)), "prctl")
 
 
-def _within(path: str, root: str) -> bool:
+def within(path: str, root: str) -> bool:
+    """``path`` is ``root`` or inside it (plain string paths)."""
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
@@ -177,7 +177,7 @@ def _hide_roots(paths: list[str]) -> list[str]:
     """Existing directories to cover, outermost only, never the system itself."""
     out: list[str] = []
     for p in sorted({os.path.realpath(p) for p in paths if p and os.path.isdir(p)}, key=lambda q: (len(q), q)):
-        if p == "/" or any(_within(s, p) for s in SYSTEM_PATHS) or any(_within(p, o) for o in out):
+        if p == "/" or any(within(s, p) for s in SYSTEM_PATHS) or any(within(p, o) for o in out):
             continue
         out.append(p)
     return out
@@ -188,7 +188,7 @@ def _cover(target: str, exposures: dict[str, int], *, writable: bool, size: str)
     mode = "1777" if writable else "755"
     mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode},size={size}")
     for path, fd in sorted(exposures.items()):
-        if not _within(path, target) or path == target:
+        if not within(path, target) or path == target:
             continue
         os.makedirs(path, exist_ok=True)
         mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
@@ -214,7 +214,7 @@ def build_view(cfg: dict, facts: dict) -> None:
     # Secrets still visible (inside an exposed path, or outside every hidden root): cover them too.
     for p in cfg["secrets"]:
         rp = os.path.realpath(p)
-        if os.path.isdir(rp) and not any(_within(rp, h) and not any(_within(rp, e) for e in exposures)
+        if os.path.isdir(rp) and not any(within(rp, h) and not any(within(rp, e) for e in exposures)
                                          for h in hidden):
             _cover(rp, {}, writable=False, size="1m")
             secret.append(rp)
