@@ -13,7 +13,7 @@ from grader.core import engine
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "reference" / "detection"
 REFERENCE_PREDICTIONS = Path(__file__).resolve().parent / "reference_predictions_test.json"
-MAP_COMPONENTS = ("mAP challenge", "mAP challenge (bonus)")
+MAP_COMPONENTS = ("mAP challenge", "mAP challenge bonus")
 _counter = itertools.count()
 
 

@@ -88,3 +88,20 @@ def test_trivial_baseline_stays_below_the_first_threshold():
     value = coco_map(test, trivial_baseline(train, test))["map"]
     print(f"trivial baseline mAP@[.5:.95] = {value:.4f}")
     assert value < 0.05
+
+
+@pytest.mark.slow
+def test_reference_reaches_the_bonus_threshold_in_budget(tmp_path):
+    """The documented calibration run (about 15 minutes on 2 cores): test mAP >= 0.2."""
+    from reference.detection.evaluate import coco_map
+    from reference.detection.train import parser, train
+
+    root = ROOT / "data" / "generated" / "detection"
+    if not (root / "train.json").is_file():
+        _make_dataset().main([])
+    out = tmp_path / "predictions_test.json"
+    train(parser().parse_args(["--steps", "700", "--threads", "1", "--eval-every", "350", "--data", str(root),
+                               "--predict-test", "--predictions", str(out), "--log-every", "100"]))
+    value = coco_map(json.loads((root / "hidden" / "test.json").read_text()), json.loads(out.read_text()))["map"]
+    print(f"reference test mAP@[.5:.95] = {value:.4f}")
+    assert value >= 0.2

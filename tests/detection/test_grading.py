@@ -39,7 +39,7 @@ def test_rubric_points(assignment):
     points = {c.name: c.points for c in rubric.components}
     assert points["Backbone"] == 1 and points["Neck"] == 2 and points["Head"] == 1
     assert points["TAL"] == 3 and points["DIoU"] == 1
-    assert points["mAP challenge"] + points["mAP challenge (bonus)"] == 5
+    assert points["mAP challenge"] + points["mAP challenge bonus"] == 5
     assert sum(1 for c in rubric.components if c.manual) == 3
     # public checks never need the reference
     for comp, chk in rubric.all_checks():
@@ -136,7 +136,7 @@ def test_map_challenge_thresholds(assignment, reference, tmp_path):
         _write_predictions(p, rows)
         executor, _ = package_copy(tmp_path / name, predictions=p)
         results = by_component(engine.grade(assignment, executor, reference, only=list(MAP_COMPONENTS)))
-        got = (results["mAP challenge"].score, results["mAP challenge (bonus)"].score)
+        got = (results["mAP challenge"].score, results["mAP challenge bonus"].score)
         assert got == (regular, bonus), (name, [c.message for r in results.values() for c in r.checks])
     p = tmp_path / "bad.json"
     p.write_text(json.dumps({"not": "a list"}))

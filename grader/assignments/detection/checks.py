@@ -431,6 +431,6 @@ CHECKS = [
           "ciou_loss equals torchvision.ops.complete_box_iou_loss"),
     Check("map.regular", "mAP challenge", "map_predictions", verdict_map_regular,
           "mAP@[.5:.95] of predictions_test.json on the hidden test split: >= 0.05 half, >= 0.1 full"),
-    Check("map.bonus", "mAP challenge (bonus)", "map_predictions", verdict_map_bonus,
+    Check("map.bonus", "mAP challenge bonus", "map_predictions", verdict_map_bonus,
           "mAP@[.5:.95] >= 0.2: 3 bonus points"),
 ]
