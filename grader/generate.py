@@ -19,6 +19,8 @@ BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
 ROOT = Path(__file__).resolve().parent.parent
 SKIP_NAMES = {"__pycache__"}
+# Files a student adds on purpose (trained weights, predictions): never "extra" in a stale check.
+STUDENT_OUTPUTS = {".pt", ".pth", ".json"}
 STUDENT_HEADER = (
     "# This file is generated from the reference by `grader generate`. Fill in the parts that raise\n"
     "# NotImplementedError; keep the given code (everything else) as it is.\n"
@@ -117,7 +119,7 @@ def stale_files(reference: Path = ROOT / "reference", student: Path = ROOT / "st
     for path in student.rglob("*"):
         if path.is_file() and not any(p in SKIP_NAMES for p in path.parts):
             rel = path.relative_to(student).as_posix()
-            if rel not in wanted:
+            if rel not in wanted and path.suffix not in STUDENT_OUTPUTS:
                 problems.append(f"extra {rel}")
     return problems
 

@@ -21,6 +21,7 @@ class Assignment:
     rubric: Rubric
     checks: dict[str, Check]
     probes_file: Path
+    checks_module: ModuleType | None = None  # checks.py, imported here (the parent)
     _probes: ModuleType | None = None
 
     @property
@@ -62,4 +63,4 @@ def load(name_or_dir: str | Path) -> Assignment:
         raise RubricError(f"{checks_file}: cannot load: {type(exc).__name__}: {exc}") from None
     checks = {c.id: c for c in getattr(module, "CHECKS", [])}
     rubric = load_rubric(directory / "rubric.toml", known_checks=set(checks))
-    return Assignment(rubric.assignment, directory, rubric, checks, probes_file)
+    return Assignment(rubric.assignment, directory, rubric, checks, probes_file, module)
