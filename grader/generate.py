@@ -19,8 +19,9 @@ BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
 ROOT = Path(__file__).resolve().parent.parent
 SKIP_NAMES = {"__pycache__"}
-# Files a student adds on purpose (trained weights, predictions): never "extra" in a stale check.
-STUDENT_OUTPUTS = {".pt", ".pth", ".json"}
+# Files a submission adds on purpose (trained weights, test-set predictions): never copied from the
+# reference into the stubs, never "extra" in a stale check.
+SUBMISSION_OUTPUTS = {"weights.pt", "predictions_test.json"}
 STUDENT_HEADER = (
     "# This file is generated from the reference by `grader generate`. Fill in the parts that raise\n"
     "# NotImplementedError; keep the given code (everything else) as it is.\n"
@@ -92,7 +93,7 @@ def generate(reference: Path, student: Path) -> dict[str, str]:
     """Map of relative path -> stub text for every file under ``reference``."""
     files: dict[str, str] = {}
     for path in sorted(reference.rglob("*")):
-        if any(part in SKIP_NAMES for part in path.parts) or path.is_dir():
+        if any(part in SKIP_NAMES for part in path.parts) or path.is_dir() or path.name in SUBMISSION_OUTPUTS:
             continue
         rel = path.relative_to(reference).as_posix()
         if path.suffix == ".py":
@@ -119,7 +120,7 @@ def stale_files(reference: Path = ROOT / "reference", student: Path = ROOT / "st
     for path in student.rglob("*"):
         if path.is_file() and not any(p in SKIP_NAMES for p in path.parts):
             rel = path.relative_to(student).as_posix()
-            if rel not in wanted and path.suffix not in STUDENT_OUTPUTS:
+            if rel not in wanted and path.name not in SUBMISSION_OUTPUTS:
                 problems.append(f"extra {rel}")
     return problems
 

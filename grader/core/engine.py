@@ -39,6 +39,13 @@ class ProbeOutcome:
 
 
 class Executor(Protocol):
+    """Runs a probe of an assignment against one implementation.
+
+    An executor that runs probes elsewhere may also offer ``submit(assignment, probe, *, threads,
+    timeout) -> job``, ``set_timeout(job, seconds)``, ``done(job, wait) -> bool`` and
+    ``collect(job) -> ProbeOutcome``; ``grade`` then overlaps the reference's work with the probe
+    (see ``_grade_pipelined``)."""
+
     def run(self, assignment: Assignment, probe: str, *, threads: int, timeout: float) -> ProbeOutcome: ...
 
 
@@ -262,7 +269,9 @@ def _grade_pipelined(assignment, plan, executor, reference, record) -> None:
     ``collect``, the isolated worker): the submission's probe starts first, with the check's
     ceiling as a provisional limit; while it runs, this process computes the reference of the same
     check, then sets the real limit (relative to the reference's time, still counted from the
-    probe's start). Reference probes and verdicts stay in this thread; one probe runs at a time;
+    probe's start). A probe that comes back at once without data (untouched stubs, an import
+    error) needs no reference at all. Reference probes and verdicts stay in this thread; one probe
+    runs at a time;
     results are recorded in rubric order; each probe runs once. On an exception (an interrupt, a
     grader error) the caller closes the executor, which ends the job."""
     done: dict[str, ProbeOutcome] = {}
@@ -290,15 +299,22 @@ def _grade_pipelined(assignment, plan, executor, reference, record) -> None:
             record(cr, result)
 
     for cr, rc, check, points in plan:
-        job = None
+        submitted = None
         if check.probe not in done and (pending is None or pending[0] != check.probe):
             settle()
             drain()
-            job = executor.submit(assignment, check.probe, threads=check.threads, timeout=check.timeout_ceiling)
-            pending = (check.probe, job)
-        prepared = _prepare_check(assignment, check, rc, points, reference)  # overlaps the running probe
-        if job is not None:
-            executor.set_timeout(job, check.timeout_floor if isinstance(prepared, CheckResult) else prepared[1])
+            submitted = executor.submit(assignment, check.probe, threads=check.threads, timeout=check.timeout_ceiling)
+            pending = (check.probe, submitted)
+            if executor.done(submitted, 0.05):
+                settle()
+        finished = done.get(check.probe)
+        if finished is not None and finished.status != "ok":
+            prepared = (None, check.timeout_floor)  # untouched stubs, an import error: no reference needed
+        else:
+            prepared = _prepare_check(assignment, check, rc, points, reference)  # overlaps the running probe
+            if submitted is not None and pending is not None:
+                executor.set_timeout(submitted, check.timeout_floor if isinstance(prepared, CheckResult)
+                                     else prepared[1])
         backlog.append((cr, rc, check, points, prepared))
         drain()
     settle()

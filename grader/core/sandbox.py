@@ -584,6 +584,8 @@ class IsolatedExecutor:
     sandboxed worker. Use as a context manager, or call ``close()``."""
 
     def __init__(self, package_dir: Path | str, options: Optional[IsolationOptions] = None):
+        if os.name != "posix":
+            raise SandboxError("isolated grading needs Linux or macOS; use --in-process")
         self.package_dir = Path(package_dir).resolve()
         if not self.package_dir.is_dir():
             raise SandboxError(f"{package_dir}: not a directory")
@@ -804,6 +806,12 @@ class IsolatedExecutor:
     def set_timeout(job: "_Job", seconds: float) -> None:
         """The probe's real wall-time limit, counted from its start."""
         job.timeout = seconds
+
+    @staticmethod
+    def done(job: "_Job", wait: float = 0.0) -> bool:
+        """Whether a submitted probe has finished (waiting up to ``wait`` seconds)."""
+        job.join(wait)
+        return not job.is_alive()
 
     @staticmethod
     def collect(job: "_Job") -> ProbeOutcome:

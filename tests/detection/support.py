@@ -12,7 +12,7 @@ from grader.core import engine
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "reference" / "detection"
-REFERENCE_PREDICTIONS = Path(__file__).resolve().parent / "reference_predictions_test.json"
+REFERENCE_PREDICTIONS = REFERENCE / "predictions_test.json"  # committed; never copied into student/
 MAP_COMPONENTS = ("mAP challenge", "mAP challenge bonus")
 _counter = itertools.count()
 

@@ -55,6 +55,10 @@ WRONG = [
     Variant("tal_conflict_by_score", "TAL", (
         ("assigner.py", "gt_index = resolve_conflicts(chosen, ious)", "gt_index = resolve_conflicts(chosen, metric)"),
     ), "conflicts go to the highest alignment t instead of the highest IoU"),
+    Variant("tal_conflict_by_class_score", "TAL", (
+        ("assigner.py", "gt_index = resolve_conflicts(chosen, ious)",
+         "gt_index = resolve_conflicts(chosen, pred_scores[:, gt_labels].T)"),
+    ), "conflicts go to the GT whose class has the highest predicted score"),
     Variant("tal_without_normalisation", "TAL", (
         ("assigner.py", "(metric[j, positive.nonzero().squeeze(1)] * max_iou[j] / (max_t[j] + eps))",
          "(metric[j, positive.nonzero().squeeze(1)])"),

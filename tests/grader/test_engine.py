@@ -54,6 +54,9 @@ class PipelinedRecorder(Recorder):
         self.events.append((self.who, "submit", probe))
         return probe
 
+    def done(self, job, wait):
+        return False  # still running: the reference is computed meanwhile
+
     def set_timeout(self, job, seconds):
         self.events.append((self.who, "limit", job))
 
@@ -104,3 +107,21 @@ def test_public_only_without_reference(mem_assignment):
     results = grade(mem_assignment, PipelinedRecorder([], "sub"), None, public_only=True)
     assert _flat(results) == [("B", "b2", "passed")]
     assert results[0].max_score == 0.5
+
+
+class FastFailing(PipelinedRecorder):
+    """Probes that end at once without data (the untouched stubs)."""
+
+    def done(self, job, wait):
+        return True
+
+    def collect(self, job):
+        self.events.append((self.who, "collect", job))
+        return ProbeOutcome("not_attempted", message="not attempted: stub")
+
+
+def test_no_reference_work_for_probes_that_fail_at_once(mem_assignment):
+    events = []
+    results = grade(mem_assignment, FastFailing(events, "sub"), Recorder(events, "ref"))
+    assert {c.status for cr in results for c in cr.checks} == {"not_attempted"}
+    assert not [e for e in events if e[0] == "ref"]
