@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     print(f"grading the reference, isolated  : {best['isolated']:6.1f} s  (target < 60 s)   score {score[0]:g} / {score[1]:g}")
     print(f"grading the reference, in-process: {best['in-process']:6.1f} s")
     print(f"isolated / in-process            : {ratio:6.2f} x   (target <= 1.3)")
-    print(f"CPU time per grading (mean)      : {cpu:6.1f} s   (wall time on an idle 2-core machine is close to this)")
+    print(f"CPU time per grading (mean)      : {cpu:6.1f} s   (grader + worker; isolated grading overlaps the two)")
     print(f"grading the stubs, isolated      : {stub_seconds:6.1f} s   (reference cached, as in a class run) "
           f"statuses {sorted(statuses)}")
     print(f"slowest checks                   : {slowest_checks(report)}")

@@ -40,7 +40,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="grader", description="Autograder of the object-detection course kit.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = sub.add_parser("run", help="grade submissions", description=__doc__.splitlines()[0])
+    run = sub.add_parser("run", help="grade submissions",
+                         description="Grade submissions (isolated worker by default). See docs/GRADER.md.")
     run.add_argument("submissions", nargs="*", metavar="SUBMISSION",
                      help="a checkout, a package directory, or a .zip/.tar.gz of either "
                           "(default: this checkout's student/); several = a class run")
