@@ -1,4 +1,4 @@
-"""The ``grader`` command: ``grader run`` (grade submissions) and ``grader generate``.
+"""The ``grader`` command: ``grader run`` (grade submissions), ``grader generate``, ``grader release``.
 
 ``grader run [SUBMISSION ...]`` grades the ``student/`` package of this checkout by default; see
 ``docs/GRADER.md`` for every option, the report formats, overrides and the isolation model.
@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="regenerate student/ from reference/ (python -m grader.generate)",
                          add_help=False)
     gen.add_argument("rest", nargs=argparse.REMAINDER)
+    rel = sub.add_parser("release", help="build the student bundle (python -m grader.release)", add_help=False)
+    rel.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -269,6 +271,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         from . import generate
 
         return generate.main(argv[1:])
+    if argv[:1] == ["release"]:
+        from . import release
+
+        return release.main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         return run(args)
