@@ -25,7 +25,7 @@ from grader.core import assignment as assignment_mod
 from grader.core.engine import CachedExecutor, InProcessExecutor, grade
 
 ROOT = Path(__file__).resolve().parents[2]
-BONUS = "Full training (bonus)"
+BONUS = "Full training"
 
 
 def _load(name: str, path: Path):

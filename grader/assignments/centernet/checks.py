@@ -967,7 +967,7 @@ CHECKS = [
 
 # ================================================================================================
 # --- training checks ---
-# Components "Training on TinyCoco" and "Full training (bonus)": verdicts in training.py (parent
+# Components "Training on TinyCoco" and "Full training": verdicts in training.py (parent
 # side, loaded by path like probes.py), probes in probes.py's "training checks" section. Both
 # TinyCoco checks name the same probe: one training run when the submission's executor memoises
 # probe outcomes (CachedExecutor).
@@ -981,7 +981,7 @@ def _load_training_verdicts():
 
 
 TRAINING = _load_training_verdicts()
-TRAINING_COMPONENTS = ("Training on TinyCoco", "Full training (bonus)")
+TRAINING_COMPONENTS = ("Training on TinyCoco", "Full training")
 _TRAINING_LIMITS = dict(timeout_factor=5.0, timeout_floor=180.0, timeout_ceiling=600.0)
 
 TRAINING_CHECKS = [
@@ -993,7 +993,7 @@ TRAINING_CHECKS = [
           "after the same run the net fits the 16 training images: AP50, heatmap peaks on the true centres, "
           "decoded centres",
           **_TRAINING_LIMITS),
-    Check("bonus.full_training", "Full training (bonus)", "evaluate_bonus_weights", TRAINING.make_bonus_verdict(),
+    Check("bonus.full_training", "Full training", "evaluate_bonus_weights", TRAINING.make_bonus_verdict(),
           "your weights.pt on the held-out CocoGen test images: mAP@0.5", timeout_factor=5.0,
           timeout_floor=300.0, timeout_ceiling=900.0),
 ]

@@ -871,7 +871,7 @@ def nms_kernel_sizes(pkg) -> dict:
 
 # ================================================================================================
 # --- training checks ---
-# Worker side of the components "Training on TinyCoco" and "Full training (bonus)". These probes
+# Worker side of the components "Training on TinyCoco" and "Full training". These probes
 # train or run the whole network of the implementation under test with its given loop
 # (``<pkg>.train``) and loader (``<pkg>.data``), and send back raw data only: the loss curve and the
 # raw head outputs. The verdicts (training.py, parent side) decode and score those outputs

@@ -14,7 +14,7 @@ Checks (component "Training on TinyCoco", 1 point each, one shared training run)
   the ground truth (AP50), the class heatmaps peak on the true centres and nowhere else, and the
   decoded centres sit where the objects are.
 
-Check (component "Full training (bonus)", 3 points): ``bonus.full_training`` (hidden): the submitted
+Check (component "Full training", 3 points): ``bonus.full_training`` (hidden): the submitted
 weights reach mAP@0.5 on the held-out CocoGen test images.
 
 The public check needs no reference; the hidden ones import ``reference.centernet`` (given code: the
