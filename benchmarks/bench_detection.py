@@ -23,17 +23,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reference.detection.assigner import task_aligned_assign  # noqa: E402
 from reference.detection.losses import diou_loss  # noqa: E402
+from grader.core import assignment as assignment_mod  # noqa: E402
+
+anchor_centres = assignment_mod.load("detection").probes.anchor_centres
 
 
 def tal_inputs(batch=16, image=640, num_classes=80, num_gt=20, seed=0):
     g = torch.Generator().manual_seed(seed)
-    points = []
-    for stride in (8, 16, 32):
-        n = image // stride
-        ys, xs = torch.meshgrid(torch.arange(n) * stride + stride / 2, torch.arange(n) * stride + stride / 2,
-                                indexing="ij")
-        points.append(torch.stack([xs.flatten(), ys.flatten()], 1))
-    points = torch.cat(points)
+    points = anchor_centres(image)
     a = len(points)
     pred = torch.cat([points[None] - torch.rand(batch, a, 2, generator=g) * 60 - 1,
                       points[None] + torch.rand(batch, a, 2, generator=g) * 60 + 1], -1)

@@ -17,6 +17,7 @@ import pytest
 import torch
 import torchvision
 
+from grader.core import assignment as assignment_mod
 from reference.detection.assigner import task_aligned_assign
 from reference.detection.losses import ciou_loss, diou_loss
 
@@ -47,16 +48,13 @@ def test_diou_gradients_equal_torchvision():
     torch.testing.assert_close(ga, gb)
 
 
+anchor_centres = assignment_mod.load("detection").probes.anchor_centres
+
+
 def random_tal_batch(seed: int, batch: int = 4, image: int = 256, max_gt: int = 12, num_classes: int = 5):
     """Anchors on 3 levels, predicted boxes around each anchor, padded GTs (``mask_gt``)."""
     g = torch.Generator().manual_seed(seed)
-    points = []
-    for stride in (8, 16, 32):
-        n = image // stride
-        ys, xs = torch.meshgrid(torch.arange(n) * stride + stride / 2, torch.arange(n) * stride + stride / 2,
-                                indexing="ij")
-        points.append(torch.stack([xs.flatten(), ys.flatten()], 1))
-    points = torch.cat(points)
+    points = anchor_centres(image)
     a = len(points)
     lt = points[None] - torch.rand(batch, a, 2, generator=g) * 40 - 1
     rb = points[None] + torch.rand(batch, a, 2, generator=g) * 40 + 1

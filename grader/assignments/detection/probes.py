@@ -252,15 +252,21 @@ def tal_cases(pkg) -> dict:
     return out
 
 
-def _random_tal_case(seed: int, num_gt: int, num_classes: int = 4, image: int = 128):
-    g = _seeded(seed)
+def anchor_centres(image: int, strides=(8, 16, 32)) -> torch.Tensor:
+    """Centres ``(x, y)`` of the anchor points of a square image on every level: ``[A, 2]`` float32,
+    level by level, row-major within a level (the layout TAL sees)."""
     points = []
-    for stride in (8, 16, 32):
+    for stride in strides:
         n = image // stride
         ys, xs = torch.meshgrid(torch.arange(n) * stride + stride / 2, torch.arange(n) * stride + stride / 2,
                                 indexing="ij")
         points.append(torch.stack([xs.flatten(), ys.flatten()], 1))
-    points = torch.cat(points).float()
+    return torch.cat(points).float()
+
+
+def _random_tal_case(seed: int, num_gt: int, num_classes: int = 4, image: int = 128):
+    g = _seeded(seed)
+    points = anchor_centres(image)
     a = points.shape[0]
     # predicted boxes contain their anchor point: every candidate overlaps its GT (t > 0, no ties)
     left_top = points - torch.rand(a, 2, generator=g) * 30 - 1
