@@ -187,9 +187,10 @@ TRAIN_FULL_CELLS = [
 CocoGen is a larger generated data set in TinyCoco's format (thousands of images of discs, squares and
 triangles). Train your CenterNet on its train split and save the weights as
 `student/centernet/weights.pt`; the grader runs them on a held-out test split it keeps to itself and
-gives the bonus for **mAP@0.5 >= 0.5** (COCO rules, 128x128 input).
+gives the bonus for **mAP@0.5 >= 0.7** (COCO rules, 128x128 input).
 
-Runs on the GPU when there is one, else on the CPU (see docs/TRAINING.md for timings). Everything
+Runs on the GPU when there is one, else on the CPU. On 2 CPU cores the reference took 71 min for the
+default 3000 steps (test mAP@0.5 0.90) and crossed 0.7 after about 1100 steps (27 min). Everything
 here is given code; it uses your components through `student.centernet`."""),
     ("code", SETUP),
     ("code", '''\
@@ -251,7 +252,7 @@ if OUT is not None:
     fresh.load_state_dict(torch.load(OUT, map_location="cpu", weights_only=True), strict=True)
     reloaded_map = train_full.evaluate_map50(fresh, val_set, device="cpu")
     size_mb = Path(OUT).stat().st_size / 2**20
-    print(f"{OUT}: {size_mb:.0f} MiB, val mAP@0.5 after reloading: {reloaded_map:.3f} (the bonus needs >= 0.5 on the test split)")
+    print(f"{OUT}: {size_mb:.0f} MiB, val mAP@0.5 after reloading: {reloaded_map:.3f} (the bonus needs >= 0.7 on the test split)")
 else:
     print("no weights saved (set TRAIN_FULL_OUT)")'''),
 ]

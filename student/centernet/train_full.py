@@ -11,7 +11,12 @@ the grader does on the held-out test split: detections from ``net(images, return
 COCO rules (pycocotools), boxes scaled back to the original image size. The weights are saved as a
 plain ``state_dict`` (``torch.save(net.state_dict(), path)``): the grader loads them with
 ``torch.load(path, weights_only=True)`` into ``make_centernet(3)`` and runs the network on
-128x128 test images. See docs/TRAINING.md for timings.
+128x128 test images.
+
+The bonus needs mAP@0.5 >= 0.7 on the test split. Measured with the reference solution on 2 CPU
+cores: about 1.4 s per step; val mAP@0.5 0.33 after 750 steps, 0.60 after 1000, 0.82 after 1250 and
+0.88 after the default 3000 (71 min). If yours is still far below 0.7 after 1500 steps, look for a
+bug before training longer. On a GPU the run should take minutes (not measured).
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def submission(tmp_path: Path, weights=None) -> tuple[str, Path]:
     _made[0] += 1
     name = f"bonus_sub_{_made[0]}"
     pkg = tmp_path / name / "centernet"
-    shutil.copytree(ROOT / "reference" / "centernet", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "reference" / "centernet", pkg, ignore=shutil.ignore_patterns("__pycache__", "weights.pt"))
     (tmp_path / name / "__init__.py").write_text("")
     if isinstance(weights, bytes):
         (pkg / "weights.pt").write_bytes(weights)
@@ -192,3 +192,19 @@ def test_missing_test_images_is_a_grader_problem(centernet, graded, tmp_path, mo
     monkeypatch.setenv("GRADER_DATA_DIR", str(tmp_path / "nothing"))
     _, result = grade_bonus(centernet, *submission(tmp_path, overfitted_state))
     assert result.status == "error" and "make_dataset.py" in result.message
+
+
+def test_the_threshold_students_read_is_the_one_the_grader_applies(centernet):
+    """The rubric line (shown in every report), the training notebook and the given train_full state
+    the bonus threshold; they must say the number the verdict uses, or a student aims at the wrong
+    target."""
+    wanted = f"mAP@0.5 >= {T.BONUS_MIN_MAP50:g}"
+    component = next(c for c in centernet.rubric.components if c.name == BONUS)
+    assert wanted in component.description, component.description
+    notebook = json.loads((ROOT / "notebooks" / "train_full.ipynb").read_text(encoding="utf-8"))
+    markdown = "".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown")
+    code = "".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code")
+    assert f"**{wanted}**" in markdown
+    assert f"the bonus needs >= {T.BONUS_MIN_MAP50:g}" in code
+    given = importlib.import_module("reference.centernet.train_full").__doc__  # copied to student/
+    assert f"The bonus needs {wanted}" in given

@@ -38,7 +38,7 @@ class VariantError(AssertionError):
 
 def apply(variant: Variant, source: Path, target: Path) -> None:
     """Copy the package ``source`` to ``target`` and apply the variant's edits there."""
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "weights.pt"))
     for edit in variant.edits:
         path = target / edit.file
         text = path.read_text(encoding="utf-8")
