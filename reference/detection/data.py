@@ -90,7 +90,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         if self.transforms is not None:
             out = self.transforms(image=image, bboxes=np.array(boxes, dtype=np.float32).reshape(-1, 4), labels=labels)
             image, boxes, labels = out["image"], out["bboxes"], out["labels"]
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+        x = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1) / 255.0  # a writable copy
         x = (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
         target = {
             "boxes": torch.as_tensor(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4),

@@ -93,10 +93,10 @@ def train(args) -> dict:
         sched.step()
         history["step"].append(step)
         for k in ("loss", "cls", "box"):
-            history[k].append(float(losses[k]))
+            history[k].append(float(losses[k].detach()))
         if step % args.log_every == 0:
-            print(f"step {step}/{args.steps} loss {float(losses['loss']):.4f} cls {float(losses['cls']):.4f} "
-                  f"box {float(losses['box']):.4f} pos {losses['positives']} ({time.time() - start:.0f}s)", flush=True)
+            print(f"step {step}/{args.steps} loss {history['loss'][-1]:.4f} cls {history['cls'][-1]:.4f} "
+                  f"box {history['box'][-1]:.4f} pos {losses['positives']} ({time.time() - start:.0f}s)", flush=True)
         if (args.eval_every and step % args.eval_every == 0) or step == args.steps:
             m = evaluate(model, val_set)["map"]
             history["val_map"].append((step, m))
