@@ -20,7 +20,7 @@ END = "# END SOLUTION"
 ROOT = Path(__file__).resolve().parent.parent
 SKIP_NAMES = {"__pycache__"}
 # Files a submission adds on purpose (trained weights, test-set predictions): never copied from the
-# reference into the stubs, never "extra" in a stale check.
+# reference into the stubs, never "extra" in a stale check, left out of the tests' copies of the reference.
 SUBMISSION_OUTPUTS = {"weights.pt", "predictions_test.json"}
 STUDENT_HEADER = (
     "# This file is generated from the reference by `grader generate`. Fill in the parts that raise\n"

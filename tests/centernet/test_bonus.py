@@ -23,6 +23,7 @@ import torch
 from grader.core import api
 from grader.core import assignment as assignment_mod
 from grader.core.engine import CachedExecutor, InProcessExecutor, grade
+from grader.generate import SUBMISSION_OUTPUTS
 
 ROOT = Path(__file__).resolve().parents[2]
 BONUS = "Full training"
@@ -77,7 +78,7 @@ def submission(tmp_path: Path, weights=None) -> tuple[str, Path]:
     _made[0] += 1
     name = f"bonus_sub_{_made[0]}"
     pkg = tmp_path / name / "centernet"
-    shutil.copytree(ROOT / "reference" / "centernet", pkg, ignore=shutil.ignore_patterns("__pycache__", "weights.pt"))
+    shutil.copytree(ROOT / "reference" / "centernet", pkg, ignore=shutil.ignore_patterns("__pycache__", *SUBMISSION_OUTPUTS))
     (tmp_path / name / "__init__.py").write_text("")
     if isinstance(weights, bytes):
         (pkg / "weights.pt").write_bytes(weights)

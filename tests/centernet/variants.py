@@ -15,6 +15,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.generate import SUBMISSION_OUTPUTS
+
 
 @dataclass(frozen=True)
 class Edit:
@@ -38,7 +40,7 @@ class VariantError(AssertionError):
 
 def apply(variant: Variant, source: Path, target: Path) -> None:
     """Copy the package ``source`` to ``target`` and apply the variant's edits there."""
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "weights.pt"))
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *SUBMISSION_OUTPUTS))
     for edit in variant.edits:
         path = target / edit.file
         text = path.read_text(encoding="utf-8")

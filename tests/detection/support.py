@@ -9,6 +9,7 @@ from pathlib import Path
 
 from grader.core import assignment as assignment_mod
 from grader.core import engine
+from grader.generate import SUBMISSION_OUTPUTS
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "reference" / "detection"
@@ -50,7 +51,7 @@ def package_copy(tmp_root: Path, edits=(), predictions: Path | None = None, sour
     """Copy ``source`` to ``tmp_root/<unique>/detection``, apply edits; return an executor for it."""
     name = f"detvariant{next(_counter)}"
     target = tmp_root / name / "detection"
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "predictions_test.json"))
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", *SUBMISSION_OUTPUTS))
     apply_edits(target, edits)
     if predictions is not None:
         shutil.copy(predictions, target / "predictions_test.json")
