@@ -271,8 +271,7 @@ def _grade_pipelined(assignment, plan, executor, reference, record) -> None:
     check, then sets the real limit (relative to the reference's time, still counted from the
     probe's start). A probe that comes back at once without data (untouched stubs, an import
     error) needs no reference at all. Reference probes and verdicts stay in this thread; one probe
-    runs at a time;
-    results are recorded in rubric order; each probe runs once. On an exception (an interrupt, a
+    runs at a time; results are recorded in rubric order; each probe runs once. On an exception (an interrupt, a
     grader error) the caller closes the executor, which ends the job."""
     done: dict[str, ProbeOutcome] = {}
     pending: Optional[tuple] = None  # (probe name, job)

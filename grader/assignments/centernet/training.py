@@ -71,7 +71,7 @@ MAX_BOXES_DRAWN = 10          # detections drawn per image in the pictures (the 
 
 # --- the bonus ---
 # Calibrated on one reference run (python -m reference.centernet.train_full, seed 0, 128 px, batch 16,
-# CPU; docs/TRAINING.md "Timings of the reference"): held-out test mAP@0.5 0.34 after 750 steps,
+# CPU; docs/TRAINING.md "Timings of the reference and the threshold"): held-out test mAP@0.5 0.34 after 750 steps,
 # 0.63 after 1000, 0.84 after 1250 and 0.90 after the default 3000. 0.7 asks for a run
 # past the plateau's knee and leaves the reference a wide margin at the default budget.
 BONUS_MIN_MAP50 = 0.7
@@ -295,9 +295,9 @@ def peak_analysis(maps: torch.Tensor, targets: torch.Tensor, crowd_boxes: list, 
     A true object is *found* when its class channel has a peak (a local maximum of its 3x3
     neighbourhood, score >= ``peak_score``) within 1 map pixel of its location ``(floor(y/4),
     floor(x/4))``; the *centre error* is the distance, in map pixels, from the true centre to the
-    centre that peak decodes to (location + offsets). A *stray* peak (score >= ``stray_score``) is one
-    farther than 1 map pixel from every true centre of its class (peaks inside an ``iscrowd`` region of their class are not
-    counted). ``crowd_boxes[b]``: ``[(class, [x, y, w, h]), ...]`` in image pixels.
+    centre that peak decodes to (location + offsets). A *stray* peak (score >= ``stray_score``) is
+    one farther than 1 map pixel from every true centre of its class (peaks inside an ``iscrowd``
+    region of their class are not counted). ``crowd_boxes[b]``: ``[(class, [x, y, w, h]), ...]`` in image pixels.
     The *contrast* of an object is its class score at its location minus the mean score of the 8
     pixels around it: a peak has a high contrast, a blob (what a focal loss produces that ignores
     the pixels with 0 < target < 1) almost none.
