@@ -51,6 +51,7 @@ import torch
 from . import worker_main as wm
 from .assignment import Assignment
 from .engine import ProbeOutcome
+from .submission import SubmissionLinkError, SubmissionTooLarge
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent  # the checkout (grader/..)
@@ -74,18 +75,29 @@ class IsolationOptions:
     cpu_seconds:   RLIMIT_CPU of the worker (all its probes together; wall limits are per probe).
     fsize_mb:      RLIMIT_FSIZE: largest file the worker may write (captured output included).
     result_mb:     largest probe result file the parent will load.
+    result_elements / result_items: most tensor elements / values in one probe result (what the
+                   parent would materialise; see ``validate_plain``).
     nproc:         RLIMIT_NPROC (only with a dedicated uid, i.e. when the grader runs as root).
     namespaces:    try Linux namespaces (mount, network, PID; user namespace when not root).
     drop_privileges: None = when root; True/False to force.
     uid:           the unprivileged uid/gid to use as root (default: a leased one, see ``UidLease``).
-    hide / secrets / expose: extra paths for the worker's file-system view (see worker_main).
+    scratch_mb:    size of the worker's private tmpfs (TMPDIR, /tmp, /var/tmp, /dev/shm); what it
+                   holds counts against memory_mb.
+    secrets / expose: extra paths for the worker's file-system view (see worker_main): with a
+                   mount namespace the worker sees an allow-list (system, interpreter, libraries,
+                   the sandbox, shipped data, ``expose``) minus ``secrets``; without one, secrets
+                   are protected by permissions (``HostProtection``).
+    hide:          kept for callers; with the allow-list it is implied (nothing unlisted exists).
     """
 
     memory_mb: int = 3072
     data_headroom_mb: int = 1536
     cpu_seconds: int = 3600
     fsize_mb: int = 256
+    scratch_mb: int = 256
     result_mb: int = 256
+    result_elements: int = 32_000_000
+    result_items: int = 200_000
     nproc: int = 512
     nofile: int = 1024
     startup_timeout: float = 180.0
@@ -197,23 +209,44 @@ def _owner(proc_dir: Path) -> int:
 
 
 def _copy_package(src: Path, dst: Path, max_bytes: int = 200 * MiB, max_files: int = 20000) -> None:
-    """Copy a submission package; symbolic links are skipped (never followed), size is capped."""
+    """Copy a submission package into the sandbox; size and file count are capped.
+
+    Links are never copied as links: one that stays inside the package is copied as what it points
+    to (a directory link to one of its own ancestors is skipped), one that leaves it is a
+    ``SubmissionLinkError`` naming it. Over the cap: ``SubmissionTooLarge`` (both are
+    ``SubmissionError``: the submission's error row, not a grader fault).
+    """
+    top = os.path.realpath(src)
     total = [0, 0]
+
+    def inside(real: str) -> bool:
+        return real == top or real.startswith(top.rstrip("/") + "/")
 
     def ignore(directory, names):
         skipped = set(COPY_IGNORE(directory, names))
         for n in names:
+            if n in skipped:
+                continue
             p = os.path.join(directory, n)
-            if os.path.islink(p) or not (os.path.isfile(p) or os.path.isdir(p)):
-                skipped.add(n)
+            if os.path.islink(p):
+                real = os.path.realpath(p)
+                if not inside(real):
+                    raise SubmissionLinkError(f"`{os.path.relpath(p, top)}` is a symbolic link to outside the "
+                                              f"submission ({os.readlink(p)}); hand in the files themselves")
+                if os.path.isdir(real) and wm.within(os.path.realpath(directory), real):
+                    skipped.add(n)  # a loop
+                    continue
+            if not (os.path.isfile(p) or os.path.isdir(p)):
+                skipped.add(n)  # devices, FIFOs, sockets, dangling links
             elif os.path.isfile(p):
                 total[0] += os.path.getsize(p)
                 total[1] += 1
         if total[0] > max_bytes or total[1] > max_files:
-            raise SandboxError(f"submission too large (more than {max_bytes // MiB} MiB or {max_files} files)")
+            raise SubmissionTooLarge(f"submission too large to grade (more than {max_bytes // MiB} MiB or "
+                                     f"{max_files} files)")
         return skipped
 
-    shutil.copytree(src, dst, ignore=ignore, symlinks=False)
+    shutil.copytree(top, dst, ignore=ignore, symlinks=False)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -304,31 +337,85 @@ class DataError(ValueError):
     """The worker's result file is not acceptable plain data."""
 
 
-def validate_plain(value: Any, path: str = "result", depth: int = 0, budget: Optional[list] = None) -> Any:
-    """Check that a loaded result is plain data; return it with dict subclasses made plain dicts."""
-    budget = budget if budget is not None else [1_000_000]
-    budget[0] -= 1
-    if budget[0] < 0 or depth > 32:
-        raise DataError(f"{path}: result too large or too deeply nested")
+MAX_RESULT_ELEMENTS = 32_000_000  # tensor elements in one probe result (all tensors together)
+MAX_RESULT_ITEMS = 200_000        # values in one probe result (list/tuple/dict entries, numbers, strings)
+
+
+def validate_plain(value: Any, path: str = "result", *, max_elements: int = MAX_RESULT_ELEMENTS,
+                   max_items: int = MAX_RESULT_ITEMS) -> Any:
+    """Check that a loaded result is plain data; return it with dict subclasses made plain dicts.
+
+    Bounded by what it would materialise, not by its size on disk (issue #9.6): the tensors hold at
+    most ``max_elements`` elements together, the containers at most ``max_items`` values. A tensor
+    that is a view (its storage is not exactly its own elements: ``expand``-ed, stride 0,
+    overlapping or offset strides, a slice of a larger storage) is replaced by a compact copy,
+    after the count (so a 1.5 KB file can no longer make the parent allocate 9 GB).
+    """
+    items, elements = _count(value, path, 0, [0, 0], max_items)
+    if elements > max_elements:
+        raise DataError(f"your probe output has {elements} elements; the limit is {max_elements}")
+    return _validate(value, path)
+
+
+def _count(value: Any, path: str, depth: int, budget: list, max_items: int) -> tuple[int, int]:
+    """``[values, tensor elements]`` of a loaded result (shapes only: nothing is materialised)."""
+    budget[0] += 1
+    if budget[0] > max_items:
+        raise DataError(f"your probe output has more than {max_items} values (list, tuple and dict entries); "
+                        f"the limit is {max_items}")
+    if depth > 32:
+        raise DataError(f"{path}: result too deeply nested (more than 32 levels)")
+    if isinstance(value, torch.Tensor):
+        budget[1] += _numel(value.shape)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _count(v, f"{path}[{k!r}]", depth + 1, budget, max_items)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _count(v, f"{path}[{i}]", depth + 1, budget, max_items)
+    return budget[0], budget[1]
+
+
+def _validate(value: Any, path: str) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, torch.Tensor):
         if value.layout != torch.strided or value.is_quantized or value.device.type != "cpu":
             raise DataError(f"{path}: unsupported tensor ({value.layout}, {value.device})")
+        if not _owns_storage(value):
+            value = value.contiguous().clone()  # bounded by the element cap checked before
         return value
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
             raise DataError(f"{path}: dictionary keys must be strings")
-        return {k: validate_plain(v, f"{path}[{k!r}]", depth + 1, budget) for k, v in value.items()}
+        return {k: _validate(v, f"{path}[{k!r}]") for k, v in value.items()}
     if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
-        items = [validate_plain(v, f"{path}[{i}]", depth + 1, budget) for i, v in enumerate(value)]
+        items = [_validate(v, f"{path}[{i}]") for i, v in enumerate(value)]
         return items if isinstance(value, list) else tuple(items)
     raise DataError(f"{path}: a {type(value).__name__} is not plain data")
 
 
-def load_result(path: Path, max_bytes: int) -> Any:
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
+
+
+def _owns_storage(t: torch.Tensor) -> bool:
+    """True when ``t`` is contiguous, starts at offset 0 and its storage holds exactly its elements."""
+    try:
+        nbytes = t.untyped_storage().nbytes()
+    except (RuntimeError, NotImplementedError):
+        return False
+    return t.is_contiguous() and t.storage_offset() == 0 and nbytes == t.numel() * t.element_size()
+
+
+def load_result(path: Path, max_bytes: int, max_elements: int = MAX_RESULT_ELEMENTS,
+                max_items: int = MAX_RESULT_ITEMS) -> Any:
     """Load a probe result written by the worker: a regular file (no link, no FIFO), size-capped,
-    ``weights_only`` unpickling, plain data only."""
+    ``weights_only`` unpickling, plain data only, bounded element and value counts
+    (``validate_plain``)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
@@ -356,7 +443,7 @@ def load_result(path: Path, max_bytes: int) -> Any:
         detail = re.search(r"Unsupported global: GLOBAL [\w.]+", str(exc))
         raise DataError("the probe result could not be read safely: it holds something other than plain data"
                         + (f" ({detail.group(0)})" if detail else f" ({type(exc).__name__})")) from None
-    return validate_plain(value)
+    return validate_plain(value, max_elements=max_elements, max_items=max_items)
 
 
 def crash_location(log_tail: str) -> str:
@@ -403,8 +490,13 @@ def process_tree(pid: int) -> list[int]:
 
 def _tree_status_mib(pid: int, keys: tuple) -> float:
     """Sum of /proc/<p>/status fields ``keys`` (kB) over a process tree, in MiB."""
+    return _status_mib(process_tree(pid), keys)
+
+
+def _status_mib(pids: list[int], keys: tuple) -> float:
+    """Sum of /proc/<p>/status fields ``keys`` (kB) over processes, in MiB."""
     total_kb = 0
-    for p in process_tree(pid):
+    for p in pids:
         try:
             with open(f"/proc/{p}/status") as f:
                 total_kb += sum(int(line.split()[1]) for line in f if line.startswith(keys))
@@ -417,6 +509,84 @@ def tree_memory_mb(pid: int) -> float:
     """Anonymous + shared-memory resident size of a process tree, in MiB (shared libraries are not
     counted: they are file-backed and the same for every submission)."""
     return _tree_status_mib(pid, ("RssAnon:", "RssShmem:"))
+
+
+def memfd_mb(pids: list[int], *, maps: bool = True) -> float:
+    """Memory held in memfd files (``memfd_create``) by these processes, in MiB: files open on a
+    descriptor, and (``maps``) files only mapped (their descriptor closed). Written with
+    ``write()`` and never mapped, such memory is in nobody's resident size (issue #9.7). Each file
+    counts once (by device and inode), at its allocated size; a mapped-only file is stat-ed
+    through ``/proc/<pid>/map_files`` (root) or else counted by the mapped length."""
+    seen: set = set()
+    total = 0
+    for p in pids:
+        try:
+            fds = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            link = f"/proc/{p}/fd/{fd}"
+            try:
+                if not os.readlink(link).startswith("/memfd:"):
+                    continue
+                st = os.stat(link)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+        if not maps:
+            continue
+        try:
+            with open(f"/proc/{p}/maps") as f:
+                lines = [line for line in f if "/memfd:" in line]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split(None, 5)
+            if len(fields) < 6:
+                continue
+            span, dev, inode = fields[0], fields[3], fields[4]
+            try:
+                st = os.stat(f"/proc/{p}/map_files/{span}")
+                key, size = (st.st_dev, st.st_ino), st.st_blocks * 512
+            except OSError:
+                start, end = (int(x, 16) for x in span.split("-"))
+                key, size = (dev, inode), end - start
+            if key not in seen:
+                seen.add(key)
+                total += size
+    return total / MiB
+
+
+def sysv_shm_mb(uid: Optional[int], pids: list[int]) -> float:
+    """SysV shared memory segments of the worker (by owner uid or creator pid) visible in this
+    IPC namespace, in MiB (only relevant when the worker has no IPC namespace of its own, where
+    the worker forbids them)."""
+    total = 0
+    pidset = set(pids)
+    try:
+        with open("/proc/sysvipc/shm") as f:
+            next(f, None)
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 8:
+                    size, cpid, seg_uid = int(fields[3]), int(fields[4]), int(fields[7])
+                    if cpid in pidset or (uid is not None and seg_uid == uid):
+                        total += size
+    except (OSError, ValueError, StopIteration):
+        return 0.0
+    return total / MiB
+
+
+def scratch_mb(pid: int, path: str = "/tmp") -> float:
+    """What the worker's private scratch tmpfs holds (files count as memory), in MiB, seen
+    through ``/proc/<pid>/root`` (the worker's own mount namespace)."""
+    try:
+        st = os.statvfs(f"/proc/{pid}/root{path}")
+    except OSError:
+        return 0.0
+    return (st.f_blocks - st.f_bfree) * st.f_frsize / MiB
 
 
 def peak_memory_mb(pid: int) -> float:
@@ -485,6 +655,8 @@ class _Worker:
         self.eof = False
         self.ready: Optional[dict] = None
         self.started = time.monotonic()
+        self.polls = 0
+        self.memfd_mapped = 0.0
 
     @property
     def pid(self) -> int:
@@ -597,6 +769,7 @@ class IsolatedExecutor:
         self.uid = (self._lease.uid if self._lease else self.options.uid) if self.drop else None
         self.base = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
         self.lib, self.run_dir, self.log = self.base / "lib", self.base / "run", self.base / "log" / "worker.log"
+        self.scratch_dir = self.base / "tmp"  # TMPDIR; a private tmpfs (also /tmp, /dev/shm) with a mount namespace
         self._worker: Optional[_Worker] = None
         self._imports: dict[str, Optional[ProbeOutcome]] = {}
         self._installed: set[str] = set()
@@ -630,10 +803,12 @@ class IsolatedExecutor:
             (self.base / d).mkdir(mode=0o700)
             if self.drop:
                 os.chown(self.base / d, self.uid, self.uid)
+        (self.base / "root").mkdir(mode=0o755)  # mount point of the worker's new root (worker_main.build_view)
         self._make_readable(self.lib)
         data_dir = o.data_dir or (str(ROOT / "data") if (ROOT / "data").is_dir() else None)
-        expose = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, str(self.base)]
+        expose = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, str(self.lib)]
         expose += worker_sys_path() + ([data_dir] if data_dir else []) + list(o.expose)
+        writable = [str(self.run_dir), str(self.base / "home")]
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(self.base / "home"),
                "TMPDIR": str(self.base / "tmp"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
@@ -641,13 +816,13 @@ class IsolatedExecutor:
         if data_dir:
             env["GRADER_DATA_DIR"] = data_dir
         limits = {"cpu_seconds": o.cpu_seconds, "data_bytes": (o.memory_mb + o.data_headroom_mb) * MiB,
-                  "fsize_bytes": o.fsize_mb * MiB, "nofile": o.nofile, "core_bytes": 0,
+                  "fsize_bytes": o.fsize_mb * MiB, "nofile": o.nofile, "core_bytes": 0, "msgqueue_bytes": 0,
                   "nproc": o.nproc if self.drop else None}
         plan = isolation_plan() if o.namespaces else {"flags": 0, "namespaces": [], "errors": ["disabled"]}
         secrets = default_secrets() + [str(p) for p in o.secrets]
         fallback = None
         if not plan["flags"] & wm.CLONE_NEWNS and self.drop:
-            protection = protect_host(secrets, [str(p) for p in expose])
+            protection = protect_host(secrets, [str(p) for p in expose + writable + [str(self.base / "tmp")]])
             fallback = {"mode": "permissions", "protected": [p for p in secrets if os.path.isdir(p)],
                         "host_changes": protection.describe()}
         self.plan = plan
@@ -655,8 +830,8 @@ class IsolatedExecutor:
             "lib_dir": str(self.lib), "run_dir": str(self.run_dir), "python": sys.executable,
             "sys_path": worker_sys_path(), "drop": self.drop, "uid": self.uid, "gid": self.uid,
             "ns_flags": plan["flags"], "filesystem_fallback": fallback, "limits": limits, "env": env,
-            "hide": [str(ROOT), "/root", "/home"] + [str(p) for p in o.hide],
-            "scratch": ["/tmp", "/var/tmp", "/dev/shm"], "secrets": secrets,
+            "root_dir": str(self.base / "root"), "scratch_dir": str(self.scratch_dir),
+            "scratch_size": f"{o.scratch_mb}m", "writable": writable, "secrets": secrets,
             "expose": [str(p) for p in expose],
         }
         (self.lib / "config.json").write_text(json.dumps(config, indent=1))
@@ -846,11 +1021,35 @@ class IsolatedExecutor:
                 return self._lost(w, start)
             if time.monotonic() >= next_memory_check and os.path.isdir("/proc"):
                 next_memory_check = time.monotonic() + self.options.poll_interval
-                used = tree_memory_mb(w.pid)
+                used, parts = self._memory_used(w)
                 if used > self.options.memory_mb:
                     self._discard_worker()
+                    where = ", ".join(f"{k} {v:.0f} MiB" for k, v in parts.items() if v >= 1)
                     return ProbeOutcome("resource_limit", seconds=time.monotonic() - start,
-                                        message=f"memory limit exceeded ({used:.0f} MiB > {self.options.memory_mb} MiB)")
+                                        message=f"memory limit exceeded ({used:.0f} MiB > {self.options.memory_mb} MiB: "
+                                                f"{where})")
+
+    def _memory_used(self, w: "_Worker") -> tuple[float, dict]:
+        """Memory the worker holds, in MiB, and its parts: resident anonymous and shared memory of
+        its process tree, memfd files (open or mapped), its private scratch tmpfs, SysV segments
+        (issue #9.7). ``/proc/<pid>/maps`` is read every 5th poll only (a few ms with torch)."""
+        pids = process_tree(w.pid)
+        w.polls += 1
+        parts = {"resident": _status_mib(pids, ("RssAnon:", "RssShmem:")),
+                 "memfd": memfd_mb(pids, maps=w.polls % 5 == 1),
+                 "scratch tmpfs": 0.0, "SysV shared memory": 0.0}
+        if self.plan.get("flags", 0) & wm.CLONE_NEWNS:
+            for p in reversed(pids):
+                parts["scratch tmpfs"] = scratch_mb(p)
+                if parts["scratch tmpfs"]:
+                    break
+        if not self.plan.get("flags", 0) & wm.CLONE_NEWIPC:
+            parts["SysV shared memory"] = sysv_shm_mb(self.uid, pids)
+        if not (w.polls % 5 == 1):  # keep the mapped-memfd size of the last full scan
+            parts["memfd"] = max(parts["memfd"], w.memfd_mapped)
+        else:
+            w.memfd_mapped = parts["memfd"]
+        return sum(parts.values()), parts
 
     @staticmethod
     def _parse_reply(line: bytes, request_id: str) -> Optional[dict]:
@@ -874,7 +1073,8 @@ class IsolatedExecutor:
         data = None
         if status == "ok" and request.get("op") == "probe":
             try:
-                data = load_result(out_file, self.options.result_mb * MiB)
+                data = load_result(out_file, self.options.result_mb * MiB, self.options.result_elements,
+                                   self.options.result_items)
             except DataError as exc:
                 status, message = ("resource_limit" if "too large" in str(exc) else "error"), str(exc)
         try:
@@ -919,6 +1119,7 @@ class IsolatedExecutor:
             "network": self.facts.get("network", "unknown"),
             "filesystem": self.facts.get("filesystem", {}),
             "pid_namespace": self.facts.get("pid_namespace", False),
+            "sysv_ipc": self.facts.get("sysv_ipc", "unknown"),
             "limits": {**self.facts.get("limits", {}), "memory_mb_polled": self.options.memory_mb},
             "notes": self.facts.get("notes", []) + [f"namespaces refused: {e}" for e in self.plan.get("errors", [])],
             "start_failures": self.start_failures,

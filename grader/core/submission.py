@@ -37,6 +37,16 @@ class SubmissionError(ValueError):
     """A submission that cannot be graded; the message is one line."""
 
 
+class SubmissionTooLarge(SubmissionError):
+    """The submission is over the sandbox-copy cap (size or file count): that submission's error
+    row, never the end of a class run."""
+
+
+class SubmissionLinkError(SubmissionError):
+    """The submission holds a symbolic link that leaves it (its ``student/``, an assignment
+    package or any file): refused, never graded as the link's target."""
+
+
 @dataclass
 class Submission:
     """A resolved submission: the package directory to grade and where it came from."""
@@ -84,6 +94,7 @@ def resolve(path: Path | str, package_names: Iterable[str] = ()) -> Submission:
     if not path.exists():
         raise SubmissionError(f"{path}: no such file or directory")
     if path.is_dir():
+        check_links(path)
         package = find_package(path, names)
         kind = "checkout" if package != path.resolve() else "package"
         return Submission(submission_name(path), str(path), kind, package)
@@ -115,6 +126,49 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------
+# Links
+# ----------------------------------------------------------------------------------------------
+
+def check_links(root: Path, max_entries: int = 200_000) -> None:
+    """Refuse a directory submission holding a symbolic link that leaves it (issue #9.9).
+
+    A git checkout may commit links: ``student -> /srv/course/reference`` or ``../classmate``
+    would otherwise be graded as the link's target. Links that stay inside the submission are
+    allowed (the sandbox copy follows them); a link whose target is outside, absolute into the
+    host, or dangling is a ``SubmissionLinkError`` naming the link. The walk never follows links.
+    """
+    top = os.path.realpath(root)
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        dirnames[:] = [d for d in dirnames if d not in IGNORED_NAMES or os.path.islink(os.path.join(dirpath, d))]
+        for name in dirnames + filenames:
+            seen += 1
+            if seen > max_entries:
+                raise SubmissionTooLarge(f"{root}: too many files (more than {max_entries})")
+            p = os.path.join(dirpath, name)
+            if os.path.islink(p):
+                link_problem = _link_leaves(p, top)
+                if link_problem:
+                    shown = os.path.relpath(p, top)
+                    raise SubmissionLinkError(f"{root}: `{shown}` is a symbolic link {link_problem}; "
+                                              "hand in the files themselves")
+
+
+def _link_leaves(link: str, top: str) -> str:
+    """Why the link at ``link`` is refused ("" when it stays inside ``top``)."""
+    try:
+        target = os.readlink(link)
+    except OSError:
+        return "that cannot be read"
+    real = os.path.realpath(link)
+    if not (real == top or real.startswith(top.rstrip("/") + "/")):
+        return f"to outside the submission ({target})"
+    if not os.path.exists(real):
+        return f"to a missing file ({target})"
+    return ""
 
 
 # ----------------------------------------------------------------------------------------------
