@@ -273,7 +273,7 @@ def test_unprivileged_launch_path(tmp_path):
     base = Path(tempfile.mkdtemp(prefix="grader-nonroot-"))
     try:
         lib = base / "lib"
-        for d in ("lib/submission/toy", "run/out", "home", "tmp", "log", "scratch"):
+        for d in ("lib/submission/toy", "run/out", "home", "tmp", "log", "scratch", "root"):
             (base / d).mkdir(parents=True)
         for name in ("worker_main.py", "probe_runtime.py"):
             shutil.copy(Path(worker_main.__file__).with_name(name), lib / name)
@@ -284,7 +284,7 @@ def test_unprivileged_launch_path(tmp_path):
             "import ctypes, os, socket\nfound = []\n"
             f"found.append('engine.py: ' + ('visible' if os.path.exists({str(ROOT / 'grader' / 'core' / 'engine.py')!r}) "
             "else 'hidden'))\n"
-            "found.append('/root: ' + ('visible' if os.listdir('/root') else 'hidden'))\n"
+            "found.append('/root: ' + ('visible' if os.path.isdir('/root') and os.listdir('/root') else 'hidden'))\n"
             "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\nexcept OSError as e:\n"
             "    found.append(f'net: {e.errno}')\n"
             f"found.append('umount: %d' % ctypes.CDLL(None).umount2({str(ROOT).encode()!r}, 2))\n"
@@ -301,16 +301,18 @@ def test_unprivileged_launch_path(tmp_path):
                "drop": False, "uid": None, "gid": None, "ns_flags": plan["flags"], "filesystem_fallback": None,
                "limits": {"cpu_seconds": 60, "fsize_bytes": 1 << 26, "nofile": 256, "core_bytes": 0},
                "env": {"PATH": "/usr/bin:/bin", "HOME": str(base / "home"), "TMPDIR": str(base / "tmp")},
-               "hide": [str(ROOT), "/root", "/home"], "scratch": ["/tmp", "/var/tmp", "/dev/shm"],
-               "secrets": [], "expose": ["/usr", str(base)]}
+               "root_dir": str(base / "root"), "scratch_dir": str(base / "tmp"),
+               "writable": [str(base / "run"), str(base / "home")], "secrets": [], "expose": [str(lib)]}
         (lib / "config.json").write_text(json.dumps(cfg))
         r, w = os.pipe()
         proc = subprocess.Popen(nobody + [str(lib / "worker_main.py"), "launch", str(lib / "config.json"), str(w)],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=open(base / "log" / "w", "wb"),
                                 pass_fds=(w,), cwd=base / "run")
         os.close(w)
         with os.fdopen(r, "rb") as replies:
-            ready = json.loads(replies.readline())
+            line = replies.readline()
+            assert line, (base / "log" / "w").read_text()
+            ready = json.loads(line)
             proc.stdin.write(b'{"op": "import", "package": "toy", "id": "1"}\n')
             proc.stdin.flush()
             reply = json.loads(replies.readline())
@@ -318,11 +320,12 @@ def test_unprivileged_launch_path(tmp_path):
         proc.wait(30)
         facts = ready["facts"]
         assert facts["namespaces"][:3] == ["user", "mount", "network"] and facts["pid_namespace"]
-        assert str(ROOT) in facts["filesystem"]["hidden"]
+        assert not any(str(ROOT).startswith(v) for v in facts["filesystem"]["visible"]), facts["filesystem"]
         message = reply["message"]
         assert "engine.py: hidden" in message and "/root: hidden" in message, message
         assert "net: 101" in message or "net: 111" in message, message  # unreachable / refused
         assert "umount: -1" in message and "uid: 65534" in message, message
+        assert ready["facts"]["sysv_ipc"], ready["facts"]
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
