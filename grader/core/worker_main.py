@@ -380,6 +380,7 @@ class Server:
         self.cfg = cfg
         self.reply_fd = reply_fd
         self.probe_modules: dict[str, object] = {}
+        self.requests = None
 
     def send(self, message: dict) -> None:
         data = (json.dumps(message) + "\n").encode()
@@ -439,7 +440,9 @@ class Server:
             reply.update(status=status, message=message)
             return reply
         fn = getattr(self.probes(str(req["assignment"])), str(req["probe"]))
-        status, data, message, seconds, output = probe_runtime.run_probe(fn, pkg, threads=int(req.get("threads", 1)))
+        ctx = probe_runtime.ProbeContext(int(req.get("seed", 0)), lambda: self.late_inputs(req))
+        status, data, message, seconds, output = probe_runtime.run_probe(fn, pkg, threads=int(req.get("threads", 1)),
+                                                                         ctx=ctx)
         reply.update(status=status, message=message, seconds=seconds, output=output)
         if status == "ok":
             try:
@@ -449,7 +452,19 @@ class Server:
                 reply["status"], reply["message"] = probe_runtime.classify_exception(exc)
         return reply
 
+    def late_inputs(self, req: dict):
+        """Ask the grader for the probe's late inputs (``ProbeContext.late_inputs``) and wait."""
+        import torch
+
+        self.send({"op": "late_inputs", "id": req.get("id")})
+        line = self.requests.readline() if self.requests is not None else b""
+        answer = json.loads(line) if line else {}
+        if answer.get("op") != "late_inputs" or answer.get("id") != req.get("id") or not answer.get("path"):
+            raise RuntimeError(f"grader: no late inputs for this probe ({answer.get('error', 'no answer')})")
+        return torch.load(answer["path"], weights_only=True)
+
     def loop(self, requests) -> None:
+        self.requests = requests
         while True:
             line = requests.readline()
             if not line:
