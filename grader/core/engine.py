@@ -340,8 +340,9 @@ def _grade_pipelined(assignment, plan, executor, reference, record, run: RunSecr
             if isinstance(prepared, CheckResult):
                 result = prepared
             elif check.probe in done:
-                expected, limit = prepared
-                result = _conclude_check(check, rc, points, done[check.probe], expected, limit, reference is not None)
+                expected, limit, witness = prepared
+                result = _conclude_check(check, rc, points, done[check.probe], expected, limit, reference is not None,
+                                         witness)
             else:
                 return
             backlog.pop(0)
@@ -359,7 +360,7 @@ def _grade_pipelined(assignment, plan, executor, reference, record, run: RunSecr
                 settle()
         finished = done.get(check.probe)
         if finished is not None and finished.status != "ok":
-            prepared = (None, check.timeout_floor)  # untouched stubs, an import error: no reference needed
+            prepared = (None, check.timeout_floor, None)  # untouched stubs, an import error: no reference needed
         else:
             prepared = _prepare_check(assignment, check, rc, points, reference, run)  # overlaps the running probe
             if submitted is not None and pending is not None:
@@ -372,15 +373,17 @@ def _grade_pipelined(assignment, plan, executor, reference, record, run: RunSecr
 
 
 def _prepare_check(assignment, check, rc, points, reference, run: RunSecrets):
-    """The reference's side of a check: ``(expected, time limit)``, or a finished CheckResult when
-    the check cannot run (the reference failed, or is needed and absent)."""
-    expected = None
+    """The reference's side of a check: ``(expected, time limit, witness)``, or a finished
+    CheckResult when the check cannot run (the reference failed, or is needed and absent).
+    ``witness`` is the reference's output of the probe, differential or not (see ``judge``)."""
+    expected = witness = None
     ref_seconds = 1.0
     if check.differential or reference is not None:
         ref = reference.run(assignment, check.probe, threads=check.threads, timeout=0, seed=run.seed,
                             late_inputs=run.late_provider(check)) if reference is not None else None
         if ref is not None:
             ref_seconds = ref.seconds
+            witness = ref.data if ref.status == "ok" else None
             if check.differential:
                 if ref.status != "ok":
                     return CheckResult(check.id, check.component, check.description, "grader_error", 0.0, points,
@@ -391,11 +394,11 @@ def _prepare_check(assignment, check, rc, points, reference, run: RunSecrets):
         return CheckResult(check.id, check.component, check.description, "grader_error", 0.0, points,
                            f"{GRADER_FAULT_PREFIX}this check needs the reference solution, which is not available here",
                            rc.visibility)
-    return expected, timeout_for(check, ref_seconds)
+    return expected, timeout_for(check, ref_seconds), witness
 
 
 def _conclude_check(check, rc, points, outcome: ProbeOutcome, expected, limit: float,
-                    has_reference: bool) -> CheckResult:
+                    has_reference: bool, witness=None) -> CheckResult:
     """The verdict's side of a check, from the probe's outcome."""
     if outcome.status != "ok":
         message = outcome.message
@@ -404,12 +407,30 @@ def _conclude_check(check, rc, points, outcome: ProbeOutcome, expected, limit: f
             message += f" (limit: {check.timeout_factor:g} x the reference's time)" if relative else ""
         return CheckResult(check.id, check.component, check.description, outcome.status, 0.0, points,
                            message, rc.visibility, outcome.seconds, output=outcome.output)
-    status, verdict = judge(check, outcome.data, expected, hidden=rc.visibility != "public")
+    status, verdict = judge(check, outcome.data, expected, hidden=rc.visibility != "public", witness=witness)
     fraction = verdict.fraction if rc.partial else (1.0 if verdict.fraction >= 1.0 else 0.0)
     if status != "passed" and status != "failed":
         fraction = 0.0
     return CheckResult(check.id, check.component, check.description, status, points * fraction, points,
                        verdict.message, rc.visibility, outcome.seconds, list(verdict.attachments), outcome.output)
+
+
+def _judges_cleanly(check, witness, expected, hidden: bool) -> bool:
+    """Whether the verdict judges the reference's own output without raising (its attachments go
+    to a scratch folder, never into the student's report)."""
+    import tempfile
+
+    saved = api._REPORT_DIR[0]
+    with tempfile.TemporaryDirectory(prefix="grader-witness-") as scratch:
+        api.set_report_dir(scratch)
+        try:
+            with api.hidden_context(hidden):
+                _call_with_budget(lambda: check.verdict(witness, expected), check.verdict_budget)
+            return True
+        except Exception:  # noqa: BLE001 - any failure here means: the grader's fault
+            return False
+        finally:
+            api._REPORT_DIR[0] = saved
 
 
 class VerdictTimeout(Exception):
@@ -433,13 +454,15 @@ def _call_with_budget(fn, seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-def judge(check, actual, expected, *, hidden: bool) -> tuple[str, Verdict]:
+def judge(check, actual, expected, *, hidden: bool, witness=None) -> tuple[str, Verdict]:
     """Run ``check``'s verdict on a probe's data: ``(status, verdict)``.
 
     First the structure rule (``Check.structure_rule``): an output that lacks a case the
     reference's has fails before the verdict sees it. The verdict runs under its time budget and,
     for a hidden check, inside ``api.hidden_context()`` (messages without the reference's values).
-    An exception in the verdict, past the structure rule, is the grader's fault."""
+    When the verdict raises, it is run on ``witness`` (the reference's own output of the probe):
+    if it judges that without raising, the submission's output was malformed (its failure);
+    otherwise, or without a witness, the grader is at fault (``grader_error``)."""
     rule = check.structure_rule
     if check.differential and rule != "none":
         problem = api.structure_problem(actual, expected, "your output", rule=rule)
@@ -455,7 +478,9 @@ def judge(check, actual, expected, *, hidden: bool) -> tuple[str, Verdict]:
     except VerdictTimeout:
         return "error", api.failed(f"the grader could not judge this output within {check.verdict_budget:g} s "
                                    "(is it unusually large?)")
-    except Exception as exc:  # noqa: BLE001 - the grader's own fault: reported, never the student's
+    except Exception as exc:  # noqa: BLE001 - whose fault: see the docstring
+        if witness is not None and _judges_cleanly(check, witness, expected, hidden):
+            return "failed", api.failed(f"unexpected output from your code: {type(exc).__name__}: {str(exc)[:500]}")
         return "grader_error", api.grader_fault(f"{GRADER_FAULT_PREFIX}the verdict raised "
                                                 f"{type(exc).__name__}: {str(exc)[:500]}")
     if not isinstance(verdict, Verdict):
@@ -472,10 +497,10 @@ def _grade_check(assignment, check, rc, points, executor, reference, run: RunSec
     prepared = _prepare_check(assignment, check, rc, points, reference, run)
     if isinstance(prepared, CheckResult):
         return prepared
-    expected, limit = prepared
+    expected, limit, witness = prepared
     start = time.perf_counter()
     outcome = executor.run(assignment, check.probe, threads=check.threads, timeout=limit, seed=run.seed,
                            late_inputs=run.late_provider(check))
     if not outcome.seconds:
         outcome.seconds = time.perf_counter() - start
-    return _conclude_check(check, rc, points, outcome, expected, limit, reference is not None)
+    return _conclude_check(check, rc, points, outcome, expected, limit, reference is not None, witness)
