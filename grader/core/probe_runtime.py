@@ -29,6 +29,7 @@ import torch
 MAX_MESSAGE = 2000
 MAX_DEPTH = 32
 MAX_ITEMS = 1_000_000
+MAX_ELEMENTS = 64_000_000  # tensor elements in one probe result, all tensors together
 
 #: Statuses ``run_probe`` returns.
 PROBE_STATUSES = ("ok", "not_attempted", "error", "resource_limit")
@@ -146,7 +147,12 @@ def plain_data(value, path: str = "result", _depth: int = 0, _count: list | None
     if isinstance(value, torch.Tensor):
         if value.layout != torch.strided or value.is_quantized:
             raise ProbeDataError(f"{path}: a {value.layout} tensor is not supported; return a dense tensor")
-        return value.detach().to("cpu").clone()
+        if len(count) < 2:
+            count.append(0)
+        count[1] += value.numel()  # counted before copying: an expanded view is as big as it claims
+        if count[1] > MAX_ELEMENTS:
+            raise ProbeDataError(f"{path}: the probe result has more than {MAX_ELEMENTS} tensor elements")
+        return value.detach().to("cpu").contiguous().clone()
     if isinstance(value, torch.Size):
         return tuple(int(v) for v in value)
     if isinstance(value, dict):

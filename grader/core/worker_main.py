@@ -377,6 +377,14 @@ class Server:
     """Answers requests: ``import`` (the submission's assignment package) and ``probe``."""
 
     def __init__(self, cfg: dict, reply_fd: int):
+        import probe_runtime
+
+        # Bound before any submission code runs: rebinding ``probe_runtime.run_probe`` later does
+        # not change what this server calls. (Code under test shares this interpreter and could
+        # still tamper in deeper ways; verdicts therefore trust only values they can check
+        # against the reference on secret inputs, see docs/GRADER.md, threat model.)
+        self._run_probe = probe_runtime.run_probe
+        self._context = probe_runtime.ProbeContext
         self.cfg = cfg
         self.reply_fd = reply_fd
         self.probe_modules: dict[str, object] = {}
@@ -440,9 +448,8 @@ class Server:
             reply.update(status=status, message=message)
             return reply
         fn = getattr(self.probes(str(req["assignment"])), str(req["probe"]))
-        ctx = probe_runtime.ProbeContext(int(req.get("seed", 0)), lambda: self.late_inputs(req))
-        status, data, message, seconds, output = probe_runtime.run_probe(fn, pkg, threads=int(req.get("threads", 1)),
-                                                                         ctx=ctx)
+        ctx = self._context(int(req.get("seed", 0)), lambda: self.late_inputs(req))
+        status, data, message, seconds, output = self._run_probe(fn, pkg, threads=int(req.get("threads", 1)), ctx=ctx)
         reply.update(status=status, message=message, seconds=seconds, output=output)
         if status == "ok":
             try:

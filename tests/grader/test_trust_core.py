@@ -178,3 +178,16 @@ def test_isolated_worker_gets_the_seed_and_late_inputs(ctxtoy, tmp_path):
         results = _checks(engine.grade(ctxtoy, worker, _reference(), only=["Scale", "Add"], run=RunSecrets(31, 32)))
     for cid in ("scale.seeded", "scale.late", "add.cases"):
         assert results[cid].status == "passed", (cid, results[cid].message)
+
+
+def test_probe_results_are_bounded_by_elements_not_bytes(monkeypatch):
+    """An expanded view claims billions of elements on a few bytes of storage: refused before it is
+    copied (the parent would otherwise materialise it)."""
+    from grader.core import probe_runtime
+
+    monkeypatch.setattr(probe_runtime, "MAX_ELEMENTS", 1000)
+    huge = torch.zeros(1).expand(10_000)
+    status, data, message, *_ = probe_runtime.run_probe(lambda pkg: {"x": huge}, None)
+    assert status == "error" and "tensor elements" in message
+    status, data, *_ = probe_runtime.run_probe(lambda pkg: {"x": torch.zeros(1).expand(10)}, None)
+    assert status == "ok" and data["x"].stride() == (1,)  # compacted, not a view
