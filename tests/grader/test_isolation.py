@@ -351,3 +351,174 @@ def test_host_protection_fallback_is_undone(tmp_path):
     finally:
         protection.restore()
     assert {p: os.stat(p).st_mode & 0o777 for p in before} == before
+
+
+# ----------------------------------------------------------------------------------------------
+# The sandbox's walls (issue #9.6-#9.8): fixtures/hostile_sandbox + subs/hostile/toy/sandbox_attacks.py
+# ----------------------------------------------------------------------------------------------
+
+SANDBOX_ATTACKS = HOSTILE.parent / "hostile_sandbox"
+WALL_MEMORY_MB = 900  # the worker idles at ~300-400 MiB with torch: 1500 MiB of hidden memory is far over
+HOG_MB = 1500
+
+
+class _UnixListener:
+    """A filesystem unix socket on the host (a stand-in for a host service); records connections."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        os.chmod(path, 0o777)
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.received: list[bytes] = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.received.append(conn.recv(100) or b"<connected>")
+            conn.close()
+
+    def close(self):
+        self.stop = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+def _outside_dir() -> Path:
+    """A world-readable directory outside every path the worker needs: /srv (as root, the issue's
+    old gradebook) or next to the checkout (another course copy)."""
+    import secrets as _s
+
+    base = Path("/srv") if IS_ROOT and os.path.isdir("/srv") and os.access("/srv", os.W_OK) else ROOT.parent
+    d = base / f".grader-test-outside-{_s.token_hex(4)}"
+    d.mkdir(mode=0o755)
+    os.chmod(d, 0o755)
+    return d
+
+
+@pytest.fixture(scope="module")
+def walls_run(tmp_path_factory, toy_reference):
+    """Grade the wall attacks once, in the sandbox (lowered memory limit)."""
+    import secrets as _s
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the sandbox's walls are Linux namespaces")
+    tmp = tmp_path_factory.mktemp("walls")
+    package = copy_package(SUBS / "hostile", tmp / "submission")
+    outside = _outside_dir()
+    try:
+        secret = outside / "gradebook.csv"
+        secret.write_text("alice,20\n")
+        os.chmod(secret, 0o644)
+        listener = _UnixListener(outside / "service.sock")
+        lock_dir = Path("/run/lock") if os.access("/run/lock", os.W_OK) else outside
+        lock_file = lock_dir / f"grader-test-{_s.token_hex(4)}"
+        (package / "toy" / "_sandbox_targets.py").write_text(
+            f"OUTSIDE_FILE = {str(secret)!r}\nLOCK_FILE = {str(lock_file)!r}\nSOCKET_PATH = {str(listener.path)!r}\n"
+            f"HOG_MB = {HOG_MB}\n")
+        walls = assignment.load(SANDBOX_ATTACKS)
+        reference = toy_reference.__class__(toy_reference.inner)
+        options = RunOptions(isolation=IsolationOptions(memory_mb=WALL_MEMORY_MB, fsize_mb=64))
+        submission = resolve(package, ["toy"])
+        report = grade_submission(submission, [walls], reference, options)
+        listener.close()
+        left_behind = lock_file.exists()
+        if left_behind:
+            lock_file.unlink()
+        checks = {chk.id: chk for _, chk in report.checks()}
+        yield {"report": report, "checks": checks, "listener": listener, "lock_left_behind": left_behind}
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+
+
+def _mount_namespace(run) -> bool:
+    return "mount" in run["report"].isolation.get("namespaces", [])
+
+
+@pytest.mark.parametrize("component", ["read_outside", "write_run_lock", "unix_socket", "memfd_fds", "memfd_mapped",
+                                       "sysv_shm", "expanded_reply", "many_items_reply"])
+def test_walls_control_after_each_attack_passes(walls_run, component):
+    control = walls_run["checks"][f"{component}.control"]
+    assert control.status == "passed", control.message
+    assert walls_run["checks"][f"{component}.attack"].score == 0
+
+
+def test_files_outside_the_allow_list_do_not_exist(walls_run):
+    if not _mount_namespace(walls_run):
+        pytest.skip("no mount namespace on this kernel: the allow-list needs one")
+    chk = walls_run["checks"]["read_outside.attack"]
+    assert chk.status == "error" and "FileNotFoundError" in chk.message, chk.message
+
+
+def test_run_lock_is_not_writable_and_nothing_survives(walls_run):
+    if not _mount_namespace(walls_run):
+        pytest.skip("no mount namespace on this kernel: the allow-list needs one")
+    chk = walls_run["checks"]["write_run_lock.attack"]
+    assert chk.status == "error" and "FileNotFoundError" in chk.message, chk.message
+    assert not walls_run["lock_left_behind"]
+
+
+def test_host_unix_sockets_are_unreachable(walls_run):
+    if not _mount_namespace(walls_run):
+        pytest.skip("no mount namespace on this kernel: the allow-list needs one")
+    chk = walls_run["checks"]["unix_socket.attack"]
+    assert chk.status == "error", chk.message
+    assert walls_run["listener"].received == []
+
+
+@pytest.mark.parametrize("name", ["memfd_fds", "memfd_mapped"])
+def test_memfd_counts_against_the_memory_limit(walls_run, name):
+    chk = walls_run["checks"][f"{name}.attack"]
+    assert chk.status == "resource_limit" and "memory limit exceeded" in chk.message, chk.message
+    assert "memfd" in chk.message
+
+
+def test_sysv_shared_memory_is_forbidden_or_counted(walls_run):
+    iso = walls_run["report"].isolation
+    if "ipc" in iso.get("namespaces", []) and not iso.get("sysv_ipc", "").startswith("forbidden"):
+        pytest.skip(f"this kernel does not let the worker's IPC namespace forbid SysV IPC: {iso.get('sysv_ipc')}")
+    chk = walls_run["checks"]["sysv_shm.attack"]
+    if iso.get("sysv_ipc", "").startswith("forbidden"):
+        assert chk.status == "error" and "shmget" in chk.message, chk.message
+    else:
+        assert chk.status == "resource_limit" and "SysV" in chk.message, chk.message
+
+
+def test_expanded_view_reply_is_refused_by_element_count(walls_run):
+    chk = walls_run["checks"]["expanded_reply.attack"]
+    assert chk.status == "error", chk.message
+    assert "8000000000 elements" in chk.message and "the limit is" in chk.message, chk.message
+
+
+def test_reply_with_too_many_values_is_refused(walls_run):
+    chk = walls_run["checks"]["many_items_reply.attack"]
+    assert chk.status == "error" and "the limit is" in chk.message, chk.message
+
+
+def test_result_element_cap_and_view_compaction(tmp_path):
+    """Parent side, without a worker: a stride-0 view is counted by the elements it would
+    materialise; an overlapping or sliced view under the cap comes back compact."""
+    path = tmp_path / "r.pt"
+    torch.save({"out": torch.zeros(1).expand(10_000, 10_000)}, path)
+    assert path.stat().st_size < 4096
+    with pytest.raises(DataError, match="your probe output has 100000000 elements; the limit is 1000000"):
+        load_result(path, 1 << 20, max_elements=1_000_000)
+    base = torch.arange(12.0)
+    views = {"expanded": torch.ones(1).expand(5), "overlap": base.as_strided((4, 3), (1, 1)),
+             "slice": base[2:5], "transposed": base.view(3, 4).t()}
+    torch.save(views, path)
+    loaded = load_result(path, 1 << 20)
+    for name, t in loaded.items():
+        assert torch.equal(t, views[name]), name
+        assert t.is_contiguous() and t.untyped_storage().nbytes() == t.numel() * t.element_size(), name
+    torch.save({"many": list(range(1000))}, path)
+    with pytest.raises(DataError, match="the limit is 100"):
+        load_result(path, 1 << 20, max_items=100)
