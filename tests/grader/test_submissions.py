@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from grader.core.report import strip_volatile
-from grader.core.submission import SubmissionError, class_members, resolve, safe_member_path, submission_name
+from grader.core.submission import (SubmissionError, SubmissionLinkError, class_members, resolve, safe_member_path,
+                                   submission_name)
 
-from grader_testkit import SUBS, copy_package, grade_in_process
+from grader_testkit import SUBS, TOYREF, copy_package, grade_in_process, run_cli, toy_args
 
 
 def _checkout(tmp_path: Path) -> Path:
@@ -98,17 +99,94 @@ def test_package_without_init_is_found_by_assignment_name(tmp_path):
         resolve(pkg, ["other"])
 
 
-def test_symlinks_in_a_directory_submission_are_not_followed(tmp_path, toy, toy_reference):
-    """A link to a secret file is skipped when the submission is copied into the sandbox."""
+def test_symlink_to_a_file_outside_is_refused_by_the_sandbox_copy(tmp_path):
+    """A link to a secret file is never followed into the sandbox: the copy refuses it."""
     from grader.core.sandbox import _copy_package
 
     pkg = copy_package(SUBS / "wrong", tmp_path / "pkg")
     secret = tmp_path / "secret.txt"
     secret.write_text("expected values")
     (pkg / "toy" / "leak.txt").symlink_to(secret)
-    _copy_package(pkg, tmp_path / "copy")
-    assert (tmp_path / "copy" / "toy" / "ops.py").is_file()
-    assert not (tmp_path / "copy" / "toy" / "leak.txt").exists()
+    with pytest.raises(SubmissionLinkError, match="toy/leak.txt"):
+        _copy_package(pkg, tmp_path / "copy")
+    with pytest.raises(SubmissionLinkError, match="leak.txt` is a symbolic link to outside"):
+        resolve(pkg, ["toy"])
+
+
+def test_links_inside_the_submission_are_copied_as_their_targets(tmp_path):
+    from grader.core.sandbox import _copy_package
+
+    root = tmp_path / "checkout"
+    copy_package(SUBS / "wrong", root / "mywork")
+    (root / "student").symlink_to("mywork")
+    (root / "mywork" / "toy" / "again.py").symlink_to("ops.py")
+    (root / "mywork" / "loop").symlink_to(".")
+    sub = resolve(root, ["toy"])
+    _copy_package(sub.package_dir, tmp_path / "copy")
+    assert (tmp_path / "copy" / "toy" / "again.py").read_text() == (root / "mywork" / "toy" / "ops.py").read_text()
+    assert not (tmp_path / "copy" / "loop").exists()
+
+
+@pytest.mark.parametrize("link", ["student", "student/toy", "student/toy/ops.py"])
+def test_checkout_whose_package_is_a_link_outside_is_refused(tmp_path, link, toy, toy_reference):
+    """issue #9.9: `student/` (or an assignment package, or a file) linked to the reference or a
+    classmate is refused with the link's name, never graded as its target (which scores here)."""
+    elsewhere = copy_package(TOYREF, tmp_path / "classmate")  # a full-marks package
+    root = tmp_path / "checkout"
+    copy_package(SUBS / "stub", root / "student")
+    target = elsewhere
+    for part in link.split("/")[1:]:
+        target = target / part
+    victim = root / link
+    shutil.rmtree(victim) if victim.is_dir() else victim.unlink()
+    victim.symlink_to(target)
+    with pytest.raises(SubmissionLinkError, match=f"`{link}` is a symbolic link to outside the submission"):
+        resolve(root, ["toy"])
+
+
+def test_class_run_gives_a_linked_submission_its_error_row(tmp_path, capsys):
+    """The linked member gets an error row naming the link; its classmate is graded."""
+    cls = tmp_path / "class"
+    copy_package(SUBS / "wrong", cls / "bob" / "student")
+    (cls / "alice").mkdir()
+    (cls / "alice" / "student").symlink_to(TOYREF)
+    code, out, err = run_cli(toy_args("--class", str(cls), "--in-process", "--report-dir", str(tmp_path / "reports"), "-q"),
+                             capsys)
+    assert "alice" in err and "`student` is a symbolic link to outside the submission" in err, err
+    rows = (tmp_path / "reports" / "gradebook.csv").read_text()
+    assert "bob" in rows and "alice" in rows
+
+
+def test_archive_link_members_leaving_the_archive_are_refused(tmp_path):
+    import io
+
+    for kind in ("tar.gz", "zip"):
+        path = tmp_path / f"sub.{kind}"
+        if kind == "tar.gz":
+            with tarfile.open(path, "w:gz") as tf:
+                info = tarfile.TarInfo("student")
+                info.type, info.linkname = tarfile.SYMTYPE, str(TOYREF)
+                tf.addfile(info)
+        else:
+            with zipfile.ZipFile(path, "w") as zf:
+                info = zipfile.ZipInfo("student")
+                info.external_attr = (0o120777 << 16)
+                zf.writestr(info, "../../reference")
+        with pytest.raises(SubmissionError, match="member 'student' is a link pointing outside"):
+            resolve(path, ["toy"])
+
+
+def test_copy_over_the_cap_is_a_submission_error(tmp_path):
+    """issue #9.10: too large for the sandbox copy -> SubmissionTooLarge (a SubmissionError, the
+    submission's own error row), not a SandboxError (a grader fault)."""
+    from grader.core.sandbox import SandboxError, _copy_package
+    from grader.core.submission import SubmissionTooLarge
+
+    pkg = copy_package(SUBS / "wrong", tmp_path / "pkg")
+    (pkg / "toy" / "big.bin").write_bytes(b"x" * 3 * 2 ** 20)
+    with pytest.raises(SubmissionTooLarge, match="too large") as info:
+        _copy_package(pkg, tmp_path / "copy", max_bytes=2 * 2 ** 20)
+    assert isinstance(info.value, SubmissionError) and not isinstance(info.value, SandboxError)
 
 
 @pytest.mark.parametrize("name, ok", [
