@@ -8,6 +8,8 @@ A rubric is a TOML file, validated at load; every problem is reported as one cle
     title = "CenterNet: Objects as Points"
     package = "centernet"             # subpackage of the submission's `student` package
     max_score = 18                    # must equal the sum of non-bonus, non-manual... see below
+    given = ["train.py", "data.py"]   # optional: files of the package the course gives (no
+                                      # solution region); graded with the course's own copy
 
     [[components]]
     name = "UpscaleTwiceLayer"
@@ -102,6 +104,7 @@ class Rubric:
     components: tuple[Component, ...]
     policy: Policy = field(default_factory=Policy)
     path: str = ""
+    given: tuple[str, ...] = ()  # package-relative paths of given files (the course's copy is graded)
 
     def check_points(self, component: Component, check: RubricCheck) -> float:
         """Points one check is worth: its weight's share of the component's points."""
@@ -160,7 +163,8 @@ def _unknown_keys(table: dict, allowed: set, where: str) -> None:
 def parse_rubric(data: dict, path: str = "<rubric>", known_checks: set[str] | None = None) -> Rubric:
     """Validate a parsed TOML document; ``known_checks`` are the ids ``checks.py`` declares."""
     where = path
-    _unknown_keys(data, {"schema", "assignment", "title", "package", "max_score", "components", "policy", "released"}, where)
+    _unknown_keys(data, {"schema", "assignment", "title", "package", "max_score", "components", "policy", "released",
+                         "given"}, where)
     # A released rubric is the student bundle's public subset: a component may have lost all its
     # (hidden) checks there.
     released = _expect(data, "released", bool, where, default=False)
@@ -224,7 +228,23 @@ def parse_rubric(data: dict, path: str = "<rubric>", known_checks: set[str] | No
     if abs(regular - max_score) > 1e-9:
         raise RubricError(f"{where}: max_score is {max_score:g} but the non-bonus components add up to {regular:g}")
     policy = _parse_policy(data.get("policy", {}), f"{where}: policy")
-    return Rubric(assignment, title, package, max_score, tuple(components), policy, path)
+    given = _parse_given(_expect(data, "given", list, where, default=[]), f"{where}: given")
+    return Rubric(assignment, title, package, max_score, tuple(components), policy, path, given)
+
+
+def _parse_given(raw: list, where: str) -> tuple[str, ...]:
+    """Given files: relative paths inside the package, no ``..``, no duplicates."""
+    out: list[str] = []
+    for item in raw:
+        if not isinstance(item, str) or not item:
+            raise RubricError(f"{where}: entries must be file names (strings), got {item!r}")
+        parts = item.replace("\\", "/").split("/")
+        if item.startswith("/") or ".." in parts or "" in parts:
+            raise RubricError(f"{where}: {item!r} must be a path inside the package (no '..', not absolute)")
+        if item in out:
+            raise RubricError(f"{where}: {item!r} is listed twice")
+        out.append(item)
+    return tuple(out)
 
 
 def _parse_policy(raw: Any, where: str) -> Policy:

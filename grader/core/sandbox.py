@@ -111,6 +111,7 @@ class IsolationOptions:
     expose: list = field(default_factory=list)
     data_dir: Optional[str] = None
     keep_sandbox: bool = False
+    course_dir: Optional[str] = None  # the course's released package (given files); default <checkout>/student
 
 
 # ----------------------------------------------------------------------------------------------
@@ -773,6 +774,9 @@ class IsolatedExecutor:
         self._worker: Optional[_Worker] = None
         self._imports: dict[str, Optional[ProbeOutcome]] = {}
         self._installed: set[str] = set()
+        self._given_done: set[str] = set()
+        self.remarks: list[str] = []  # for the report: given code replaced by the course's (issue #9.5)
+        self.given_replaced: dict[str, list[str]] = {}
         self.facts: dict = {}
         self._job: Optional[_Job] = None
         self.plan: dict = {}
@@ -850,6 +854,45 @@ class IsolatedExecutor:
             shutil.copy(assignment.probes_file, target)
             os.chmod(target, 0o644)
             self._installed.add(assignment.name)
+
+    def _install_given(self, assignment: Assignment) -> None:
+        """Replace the package's given files (rubric ``given``) in the sandbox copy by the
+        course's own (``course_dir/<package>/<file>``, the released ``student/`` of this
+        checkout), before the package is first imported (issue #9.5). A submission whose copy
+        differs (or lacks it) gets a remark in ``remarks``; if another package of it was
+        imported already (it may have loaded the changed file), the worker is restarted."""
+        package = assignment.rubric.package
+        given = getattr(assignment.rubric, "given", ())
+        if not given or package in self._given_done:
+            return
+        self._given_done.add(package)
+        target_pkg = self.lib / "submission" / package
+        if not target_pkg.is_dir():
+            return  # not handed in: stays "not attempted"
+        course = Path(self.options.course_dir) if self.options.course_dir else ROOT / "student"
+        changed, missing = [], []
+        for rel in given:
+            src = course / package / rel
+            if not src.is_file():
+                raise SandboxError(f"the course's copy of the given file {package}/{rel} is missing ({src})")
+            dst = target_pkg / rel
+            if dst.is_file() and not dst.is_symlink() and dst.read_bytes() == src.read_bytes():
+                continue
+            (changed if os.path.lexists(dst) else missing).append(rel)
+            if dst.is_dir() and not dst.is_symlink():
+                shutil.rmtree(dst)
+            elif os.path.lexists(dst):
+                dst.unlink()
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(dst.parent, 0o755)
+            shutil.copyfile(src, dst)
+            os.chmod(dst, 0o644)
+        parts = ([f"changed: {', '.join(changed)}"] if changed else []) + ([f"missing: {', '.join(missing)}"] if missing else [])
+        if parts:
+            self.remarks.append(f"{package}: given code {'; '.join(parts)}; graded with the course's original")
+            self.given_replaced[package] = changed + missing
+            if self._imports:  # a package imported earlier may have loaded the submission's version
+                self._discard_worker()
 
     # -- worker lifecycle ----------------------------------------------------------------------
 
@@ -954,6 +997,7 @@ class IsolatedExecutor:
         the probe's context; ``late_inputs`` (a function here) answers the probe's request for
         them, written to the run folder only when the probe asks."""
         self._install_probes(assignment)
+        self._install_given(assignment)
         package = assignment.rubric.package
         if assignment.name not in self._imports:
             outcome = self._roundtrip({"op": "import", "package": package}, self.options.import_timeout)
@@ -1157,6 +1201,7 @@ class IsolatedExecutor:
             "sysv_ipc": self.facts.get("sysv_ipc", "unknown"),
             "limits": {**self.facts.get("limits", {}), "memory_mb_polled": self.options.memory_mb},
             "notes": self.facts.get("notes", []) + [f"namespaces refused: {e}" for e in self.plan.get("errors", [])],
+            "remarks": list(self.remarks),
             "start_failures": self.start_failures,
             "worker_restarts": self.restarts,
         }

@@ -522,3 +522,45 @@ def test_result_element_cap_and_view_compaction(tmp_path):
     torch.save({"many": list(range(1000))}, path)
     with pytest.raises(DataError, match="the limit is 100"):
         load_result(path, 1 << 20, max_items=100)
+
+
+# ----------------------------------------------------------------------------------------------
+# Given code comes from the course (issue #9.5): fixtures/given, subs/hostile_given
+# ----------------------------------------------------------------------------------------------
+
+def test_given_training_loop_is_the_courses(tmp_path, toy_reference):
+    """A submission whose train.py reports the right falling loss without its ops working gets the
+    course's train.py at grading time (0 points, a remark); a correct package with the course's
+    train.py unchanged passes without a remark; one that lacks it is graded with the course's."""
+    given = assignment.load(HOSTILE.parent / "given")
+    assert given.rubric.given == ("train.py",)
+    options = RunOptions(isolation=IsolationOptions(memory_mb=MEMORY_MB, course_dir=str(TOYREF)))
+    reports = {}
+    for name, src in (("fake", SUBS / "hostile_given"), ("honest", TOYREF), ("no_train", SUBS / "hostile")):
+        package = copy_package(src, tmp_path / name)
+        if name == "no_train":
+            (package / "toy" / "_targets.py").write_text("PORT = 1\nSECRET_FILES = []\nREPORT_FILES = []\n")
+        reports[name] = grade_submission(resolve(package, ["toy"]), [given], toy_reference.__class__(toy_reference.inner),
+                                         options)
+    fake = {c.id: c for _, c in reports["fake"].checks()}["train.losses"]
+    assert fake.status != "passed" and reports["fake"].score == 0, fake.message
+    assert "not implemented" in fake.message.lower(), fake.message
+    assert reports["fake"].isolation["remarks"] == [
+        "toy: given code changed: train.py; graded with the course's original"]
+    assert reports["honest"].score == 1 and reports["honest"].isolation["remarks"] == []
+    assert reports["no_train"].score == 1  # the hostile package's ops are correct
+    assert reports["no_train"].isolation["remarks"] == [
+        "toy: given code missing: train.py; graded with the course's original"]
+
+
+def test_real_rubrics_list_exactly_the_reference_files_without_solution_regions():
+    """The `given` lists of centernet and detection are the reference's files with no
+    `# BEGIN SOLUTION` region (derived, so a new given file cannot be forgotten)."""
+    for name in ("centernet", "detection"):
+        ref = ROOT / "reference" / name
+        if not ref.is_dir():
+            pytest.skip("no reference solution in this checkout")
+        derived = sorted(p.name for p in ref.glob("*.py") if "# BEGIN SOLUTION" not in p.read_text())
+        assert sorted(assignment.load(name).rubric.given) == derived, name
+        for f in derived:
+            assert (ROOT / "student" / name / f).is_file(), f"student/{name}/{f} (the course's copy) is missing"
