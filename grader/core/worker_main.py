@@ -293,6 +293,9 @@ def build_view(cfg: dict, facts: dict) -> str:
 
     Nothing else of the host exists there: no /home, /srv, /run (lock files, host unix
     sockets), no other checkout. Returns the new root."""
+    import time
+
+    started = time.perf_counter()
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     root = cfg["root_dir"]
     size = cfg.get("scratch_size", "256m")
@@ -344,7 +347,8 @@ def build_view(cfg: dict, facts: dict) -> str:
     facts["filesystem"] = {"mode": "mount namespace, allow-list root", "visible": visible,
                            "writable": _outermost(cfg.get("writable", [])),
                            "scratch_tmpfs": {"path": "/tmp", "size": size, "also_at": ["/var/tmp", "/dev/shm", scratch]},
-                           "covered_secrets": covered, "not_exposed": refused}
+                           "covered_secrets": covered, "not_exposed": refused,
+                           "setup_ms": round(1000 * (time.perf_counter() - started), 1)}
     return root
 
 
