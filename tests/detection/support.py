@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from grader.core import assignment as assignment_mod
@@ -15,7 +17,22 @@ ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "reference" / "detection"
 REFERENCE_PREDICTIONS = REFERENCE / "predictions_test.json"  # committed; never copied into student/
 MAP_COMPONENTS = ("mAP challenge", "mAP challenge bonus")
+ANSWERS_COMPONENT = "Written answers (text)"
+# The test-only stand-in for the grading machine's secret seed (see conftest.py); public, never
+# for a real class. reference/detection/predictions_test.json predicts this seed's test images.
+TEST_SEED = 5150811
 _counter = itertools.count()
+
+
+def make_dataset_module():
+    """``data/detection/make_dataset.py`` as a module (the grader's copy, loaded once)."""
+    name = "_detection_make_dataset"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "data" / "detection" / "make_dataset.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses need the module registered
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def load_assignment():

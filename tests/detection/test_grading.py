@@ -14,7 +14,7 @@ import pytest
 
 from grader.core import engine
 
-from .support import MAP_COMPONENTS, REFERENCE_PREDICTIONS, by_component, load_assignment, package_copy
+from .support import ANSWERS_COMPONENT, MAP_COMPONENTS, REFERENCE_PREDICTIONS, by_component, load_assignment, package_copy
 from .variants import CORRECT, WRONG
 
 
@@ -74,7 +74,7 @@ def test_stubs_score_zero_not_attempted(assignment, reference):
 def _grade_variant(assignment, reference, tmp_path, variant):
     executor, _ = package_copy(tmp_path, variant.edits)
     # the Backbone's probes are the slow ones (timm models); only backbone.py can change their result
-    skip = MAP_COMPONENTS + (() if variant.component == "Backbone" else ("Backbone",))
+    skip = MAP_COMPONENTS + (ANSWERS_COMPONENT,) + (() if variant.component == "Backbone" else ("Backbone",))
     return by_component(engine.grade(assignment, executor, reference, only=_components(assignment, skip)))
 
 
