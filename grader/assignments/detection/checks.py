@@ -35,6 +35,28 @@ MAKE_DATASET = ROOT / "data" / "detection" / "make_dataset.py"
 MAP_THRESHOLDS = (0.05, 0.1, 0.2)  # 1 / 2 / 5 points
 
 
+def _shaped(template):
+    """Decorator: the verdict runs only on output with ``template``'s structure (dict keys; a tensor
+    where ``template`` has one; None: anything), else the check fails with one line: a forged or
+    truncated output is the submission's failure, not a verdict's crash."""
+    def wrap(verdict):
+        def checked(actual, expected):
+            problem = api.structure_problem(actual, template, "your output", rule="keys")
+            if problem:
+                return failed(f"incomplete or malformed output: {problem}")
+            return verdict(actual, expected)
+
+        checked.__name__ = verdict.__name__
+        checked.__doc__ = verdict.__doc__
+        return checked
+    return wrap
+
+
+_T = torch.zeros(0)  # a tensor slot in a template
+_ASSIGNMENT = {"gt_index": _T, "labels": _T, "boxes": _T, "scores": _T}
+_BACKBONE_CASE = {"all": None, "trainable": None, "outside": None}
+
+
 def _probes():
     """The probes module, loaded here to rebuild the public checks' inputs in the parent."""
     if "_detection_probes_for_checks" not in sys.modules:
@@ -76,6 +98,7 @@ def timm_parameter_names(model_name: str) -> list[str]:
     return _TIMM_NAMES[model_name]
 
 
+@_shaped({"forward": {"shapes": None, "out_channels": None}, "k0": _BACKBONE_CASE, "k1": _BACKBONE_CASE, "k5": _BACKBONE_CASE})
 def verdict_backbone_public(actual, expected) -> Verdict:
     problems = []
     fwd = actual["forward"]
@@ -128,6 +151,7 @@ NECK_OUT = 16
 NECK_SIZES = [(3, 4), (6, 8), (12, 16)]
 
 
+@_shaped({"shapes": None, "depends": None, "convs": None, "other_param_layers": None, "values": None, "role_problem": None})
 def verdict_neck_structure(actual, expected) -> Verdict:
     want_shapes = [[2, NECK_OUT, h, w] for h, w in reversed(NECK_SIZES)]
     if actual["shapes"] != want_shapes:
@@ -154,7 +178,38 @@ def verdict_neck_structure(actual, expected) -> Verdict:
                         f"per level and one 3x3 output conv per level")
     if actual["other_param_layers"]:
         problems.append(f"layers with parameters besides the convolutions: {actual['other_param_layers']}")
-    return verdict_from(problems, "shapes, order, top-down path and layers are right")
+    # what passes the check: the values, on the public inputs with every conv set by its role (rebuilt
+    # here); the dependencies and the convolutions reported above only explain a failure
+    P = _probes()
+    values = actual.get("values")
+    if values is None:
+        problems.append(f"the convolutions cannot be given the FPN's roles: {actual.get('role_problem', '')}")
+    else:
+        problem = _fpn_problem(values, P._neck_inputs(), P.neck_role_weights())
+        if problem:
+            problems.append(f"with your convolutions' weights set to known values, the outputs differ from "
+                            f"P_i = conv3x3(lateral_i(C_i) + upsample(M_(i+1))): {problem}")
+    return verdict_from(problems, "shapes, order, top-down path, layers and values are right")
+
+
+def _fpn_problem(outputs, inputs, weights) -> str | None:
+    """None when ``outputs`` equal the FPN formula (nearest, nearest-exact or bilinear upsampling;
+    every conv with its bias, or none with a bias), else the first difference."""
+    if not isinstance(outputs, (list, tuple)) or len(outputs) != 3 or not all(isinstance(o, torch.Tensor)
+                                                                             for o in outputs):
+        return "expected 3 output tensors [P3, P4, P5]"
+    unbiased = {role: {"weight": w["weight"], "bias": torch.zeros_like(w["bias"])} for role, w in weights.items()}
+    first = None
+    for ws in (weights, unbiased):
+        for mode in ("nearest", "nearest-exact", "bilinear"):
+            want = _fpn(inputs, ws, mode)
+            problem = None
+            for name, a, e in zip(("P3", "P4", "P5"), outputs, want):
+                problem = problem or compare_tensors(name, a, e, atol=1e-4, rtol=1e-4)
+            if problem is None:
+                return None
+            first = first or problem
+    return first
 
 
 def _fpn(inputs, weights, mode: str):
@@ -169,31 +224,23 @@ def _fpn(inputs, weights, mode: str):
     return outs[::-1]
 
 
+@_shaped({"outputs": None})
 def verdict_neck_values(actual, expected) -> Verdict:
     """The FPN formula on the reference's run of the probe (same secret seed, so the inputs and the
     weights by role the submission's probe set): what the submission reports about them is ignored."""
     outputs = actual.get("outputs") if isinstance(actual, dict) else None
-    if not isinstance(outputs, (list, tuple)) or len(outputs) != 3 or not all(isinstance(o, torch.Tensor)
-                                                                             for o in outputs):
-        return failed(f"the neck returned {len(outputs) if isinstance(outputs, (list, tuple)) else 'no list of'} "
-                      f"outputs, expected 3 tensors [P3, P4, P5]")
-    first = None
-    for mode in ("nearest", "nearest-exact", "bilinear"):
-        want = _fpn(expected["inputs"], expected["weights"], mode)
-        problem = None
-        for name, a, e in zip(("P3", "P4", "P5"), outputs, want):
-            problem = problem or compare_tensors(name, a, e, atol=1e-4, rtol=1e-4)
-        if problem is None:
-            return passed(f"outputs equal the FPN formula (upsampling: {mode})")
-        first = first or problem
+    problem = _fpn_problem(outputs, expected["inputs"], expected["weights"])
+    if problem is None:
+        return passed("outputs equal the FPN formula on inputs and weights drawn for this run")
     return failed(f"with your convolutions' weights set to known values, the outputs differ from "
-                  f"P_i = conv3x3(lateral_i(C_i) + upsample(M_(i+1))): {first}")
+                  f"P_i = conv3x3(lateral_i(C_i) + upsample(M_(i+1))): {problem}")
 
 
 # --------------------------------------------------------------------------------------------
 # Head
 # --------------------------------------------------------------------------------------------
 
+@_shaped({"shapes": {"False": None, "True": None}, "params": None, "obj_params": None, "obj_cls": None, "obj_channels": None})
 def verdict_head(actual, expected) -> Verdict:
     problems = []
     want = {"False": [[2, 10, 6, 8], [2, 8, 6, 8]], "True": [[2, 10, 6, 8], [2, 10, 6, 8]]}
@@ -320,6 +367,7 @@ def _check_assignment(name, got, gt_index, labels, boxes, t, iou, atol=1e-5):
     return problems
 
 
+@_shaped({case: _ASSIGNMENT for case in ("inside", "topk", "conflict", "normalise", "empty", "no_candidate")})
 def verdict_tal_cases(actual, expected) -> Verdict:
     p = []
     # 1. centre strictly inside: anchors 0 and 5, IoU 0.64, score 0.5
@@ -467,12 +515,14 @@ def _box_loss_verdict(actual, tv_loss, name: str, positive: bool, positive_only_
                                   f"boxes; finite gradients{positive_only_note}")
 
 
+@_shaped({**{f"mean_{k}": _T for k in ("int64", "int32", "float32", "float64", "float16")}, "per_pair": _T, "special": _T, "large_float16": _T, "large_float32": _T, "grads": None, "empty": _T})
 def verdict_diou(actual, expected) -> Verdict:
     from torchvision.ops import distance_box_iou_loss
 
     return _box_loss_verdict(actual, distance_box_iou_loss, "diou_loss", positive=False)
 
 
+@_shaped({**{f"mean_{k}": _T for k in ("int64", "int32", "float32", "float64", "float16")}, "per_pair": _T, "special": _T, "large_float16": _T, "large_float32": _T, "grads": None, "empty": _T})
 def verdict_ciou(actual, expected) -> Verdict:
     from torchvision.ops import complete_box_iou_loss
 
@@ -748,6 +798,7 @@ def _map_verdict(actual, grade) -> Verdict:
     return grade(value, text)
 
 
+@_shaped({"detections": _T})
 def verdict_map_regular(actual, expected) -> Verdict:
     def grade(value, text):
         if value >= MAP_THRESHOLDS[1]:
@@ -759,6 +810,7 @@ def verdict_map_regular(actual, expected) -> Verdict:
     return _map_verdict(actual, grade)
 
 
+@_shaped({"detections": _T})
 def verdict_map_bonus(actual, expected) -> Verdict:
     return _map_verdict(actual, lambda value, text: passed(text) if value >= MAP_THRESHOLDS[2] else failed(text))
 
@@ -770,6 +822,7 @@ def verdict_map_bonus(actual, expected) -> Verdict:
 _CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10))
 
 
+@_shaped({"answers": None})
 def verdict_answers(actual, expected) -> Verdict:
     answers = actual.get("answers") if isinstance(actual, dict) else None
     if not isinstance(answers, list) or len(answers) != 3 or not all(isinstance(a, str) for a in answers):

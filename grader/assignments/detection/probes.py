@@ -107,7 +107,9 @@ def _as_list(x):
 
 
 def neck_structure(pkg) -> dict:
-    """Output shapes and order; which output depends on which input; the convolutions."""
+    """Output shapes and order; which output depends on which input; the convolutions (these
+    three for the message only); the outputs with every conv's weights set by its role from
+    public seeds (what the verdict judges)."""
     Neck = _mod(pkg, "neck").Neck
     torch.manual_seed(0)
     neck = Neck(list(NECK_IN), out_channels=NECK_OUT)
@@ -122,19 +124,44 @@ def neck_structure(pkg) -> dict:
              for m in neck.modules() if isinstance(m, nn.Conv2d)]
     other = sorted({type(m).__name__ for m in neck.modules() if any(True for _ in m.parameters(recurse=False))
                     and not isinstance(m, nn.Conv2d)})
+    # values: the public role weights (the verdict recomputes the FPN on the same public inputs)
+    try:
+        _set_neck_weights(neck, _neck_inputs(), _public_role_generator)
+        with torch.no_grad():
+            values, role_problem = _as_list(neck(_neck_inputs())), ""
+    except TypeError as exc:
+        values, role_problem = None, str(exc)
     return {"shapes": [list(o.shape) for o in outputs], "depends": depends, "convs": convs,
-            "other_param_layers": other}
+            "other_param_layers": other, "values": values, "role_problem": role_problem}
 
 
-def neck_values(pkg, ctx) -> dict:
-    """Set every conv's weights by its role (1x1 lateral of level i: by its input channels; 3x3
-    output conv of level i: by the size of its input) from the run's secret seed, run on inputs
-    drawn from it, return the inputs, the weights set and the outputs. The verdict recomputes the
-    FPN from the *reference's* run of this probe (same seed, so the same inputs and weights)."""
-    Neck = _mod(pkg, "neck").Neck
-    torch.manual_seed(0)
-    neck = Neck(list(NECK_IN), out_channels=NECK_OUT)
-    inputs = _neck_inputs(g=ctx.generator("neck:inputs"))
+def _public_role_generator(role: str) -> torch.Generator:
+    level = int(role[-1])
+    return _seeded(1000 + 10 * level + (0 if role.startswith("lateral") else 5))
+
+
+def _role_weights(shape, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight (``shape``) and bias (``shape[0]``) a convolution of a role gets."""
+    w = torch.randn(shape, generator=g) / math.sqrt(math.prod(shape[1:]))
+    b = torch.randn(shape[0], generator=g) * 0.1
+    return w, b
+
+
+def neck_role_weights(generator_for=_public_role_generator) -> dict:
+    """The weights every role gets in a Neck(NECK_IN, NECK_OUT) (what the verdict recomputes the
+    FPN with): ``{"lateral0": {"weight", "bias"}, ..., "output2": ...}``."""
+    out = {}
+    for level, c in enumerate(NECK_IN):
+        for role, shape in ((f"lateral{level}", (NECK_OUT, c, 1, 1)), (f"output{level}", (NECK_OUT, NECK_OUT, 3, 3))):
+            w, b = _role_weights(shape, generator_for(role))
+            out[role] = {"weight": w, "bias": b}
+    return out
+
+
+def _set_neck_weights(neck: nn.Module, inputs, generator_for) -> dict:
+    """Give every conv of the neck the weights of its role (1x1 lateral of level i: by its input
+    channels; 3x3 output conv of level i: by the size of its input); TypeError when a conv has
+    no role or two convs have the same one."""
     seen: dict[nn.Module, tuple] = {}
     def remember(mod, inp, out):
         seen.setdefault(mod, tuple(inp[0].shape[-2:]))
@@ -160,13 +187,24 @@ def neck_values(pkg, ctx) -> dict:
                 raise TypeError(f"unexpected convolution in the neck: {m}")
             if role in weights:
                 raise TypeError(f"two convolutions look like {role}: {m}")
-            g = ctx.generator(f"neck:{role}")
-            w = torch.randn(m.weight.shape, generator=g) / math.sqrt(m.weight[0].numel())
-            b = torch.randn(m.out_channels, generator=g) * 0.1
+            w, b = _role_weights(tuple(m.weight.shape), generator_for(role))
             m.weight.copy_(w)
             if m.bias is not None:
                 m.bias.copy_(b)
             weights[role] = {"weight": w, "bias": b if m.bias is not None else torch.zeros(m.out_channels)}
+    return weights
+
+
+def neck_values(pkg, ctx) -> dict:
+    """Set every conv's weights by its role from the run's secret seed, run on inputs drawn from
+    it, return the inputs, the weights set and the outputs. The verdict recomputes the FPN from
+    the *reference's* run of this probe (same seed, so the same inputs and weights)."""
+    Neck = _mod(pkg, "neck").Neck
+    torch.manual_seed(0)
+    neck = Neck(list(NECK_IN), out_channels=NECK_OUT)
+    inputs = _neck_inputs(g=ctx.generator("neck:inputs"))
+    weights = _set_neck_weights(neck, inputs, lambda role: ctx.generator(f"neck:{role}"))
+    with torch.no_grad():
         outputs = _as_list(neck(inputs))
     return {"inputs": inputs, "weights": weights, "outputs": outputs}
 
