@@ -369,7 +369,8 @@ def main(argv=None) -> int:
     print(f"test: {len(test['images'])} images, {len(test['annotations'])} boxes (hidden/test.json)")
     if args.test_seed == DEFAULT_TEST_SEED:
         print(f"note: the test split uses the PUBLIC default seed; set {SEED_ENV} (or {SEED_FILE_ENV}) to a "
-              f"private one for a real class: the grader refuses to grade the challenge against the default")
+              f"private one for a real class: the grader refuses to grade the challenge against the default",
+              file=sys.stderr)
     return 0
 
 
