@@ -133,3 +133,11 @@ def test_hidden_messages_leak_no_expected_values(assignment, reference):
     with api.hidden_context(False):
         public = assignment.check("tal.random").verdict(wrong, ref)
     assert "expected" in public.message
+
+
+def test_hidden_backbone_message_names_no_expected_parameter(assignment, reference):
+    ref = reference.run(assignment, "backbone_models", threads=1, seed=SEED).data
+    wrong = {m: {**cases, "k1": {**cases["k1"], "trainable": cases["k2"]["trainable"]}} for m, cases in ref.items()}
+    status, verdict = _judge(assignment, reference, "backbone.models", wrong)
+    assert status == "failed" and "should be frozen but are trainable" in verdict.message
+    assert not any(name in verdict.message for cases in ref.values() for name in cases["k2"]["trainable"])

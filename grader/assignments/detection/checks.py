@@ -78,11 +78,15 @@ def _names_problem(label: str, actual, expected) -> str | None:
         return None
     missing, extra = sorted(expected - actual), sorted(actual - expected)
     parts = []
+    # in a hidden check the names would tell which parameters the reference trains: counts only
     if missing:
-        parts.append(f"{len(missing)} parameter(s) should be trainable but are frozen, e.g. {missing[:3]}")
+        parts.append(f"{len(missing)} parameter(s) should be trainable but are frozen"
+                     + ("" if api.is_hidden() else f", e.g. {missing[:3]}"))
     if extra:
-        parts.append(f"{len(extra)} parameter(s) should be frozen but are trainable, e.g. {extra[:3]}")
-    return f"{label}: " + "; ".join(parts)
+        parts.append(f"{len(extra)} parameter(s) should be frozen but are trainable"
+                     + ("" if api.is_hidden() else f", e.g. {extra[:3]}"))
+    hint = " (a stage is what one feature level of feature_info adds: see feature_stages)" if api.is_hidden() else ""
+    return f"{label}: " + "; ".join(parts) + hint
 
 
 _TIMM_NAMES: dict[str, list[str]] = {}
@@ -127,9 +131,11 @@ def verdict_backbone_public(actual, expected) -> Verdict:
 
 def verdict_backbone_models(actual, expected) -> Verdict:
     problems = []
+    if not isinstance(actual, dict):
+        return failed("expected a dict of models")
     for model_name, cases in expected.items():
         got = actual.get(model_name)
-        if got is None:
+        if not isinstance(got, dict):
             problems.append(f"{model_name}: no result")
             continue
         if got["forward"] != cases["forward"]:
@@ -137,8 +143,11 @@ def verdict_backbone_models(actual, expected) -> Verdict:
                             f"{got['forward']['out_channels']}, expected {api.value(cases['forward']['shapes'])} / "
                             f"{api.value(cases['forward']['out_channels'])}")
         for k in sorted(c for c in cases if c.startswith("k")):
-            problems.append(_names_problem(f"{model_name}, unfreeze_last={k[1:]}", got[k]["trainable"],
-                                           cases[k]["trainable"]))
+            trainable = got.get(k, {}).get("trainable") if isinstance(got.get(k), dict) else None
+            if not isinstance(trainable, list) or not all(isinstance(n, str) for n in trainable):
+                problems.append(f"{model_name}, unfreeze_last={k[1:]}: no list of trainable parameter names")
+                continue
+            problems.append(_names_problem(f"{model_name}, unfreeze_last={k[1:]}", trainable, cases[k]["trainable"]))
     return verdict_from(problems, "resnet18 and efficientnet_b0: every setting of unfreeze_last is right")
 
 
@@ -850,7 +859,7 @@ CHECKS = [
           "resnet18: feature shapes deepest first; trainable parameters for unfreeze_last = 0, 1, 5"),
     Check("backbone.models", "Backbone", "backbone_models", verdict_backbone_models,
           "resnet18 and efficientnet_b0: trainable parameters for every unfreeze_last", differential=True,
-          timeout_factor=10.0, timeout_floor=60.0),
+          timeout_factor=10.0, timeout_floor=60.0, structure="none"),  # name lists differ in length when wrong
     Check("neck.structure", "Neck", "neck_structure", verdict_neck_structure,
           "FPN: output shapes and order, top-down dependencies, 1x1 lateral and 3x3 output convs"),
     Check("neck.values", "Neck", "neck_values", verdict_neck_values,
