@@ -639,7 +639,9 @@ def hidden_test_annotations() -> dict:
         coco = mk.hidden_test_annotations(knobs, count, test_seed=seed)
         target = Path(explicit) if explicit else HIDDEN_TEST
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(coco))
+        partial_file = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # atomic: graders may run at once
+        partial_file.write_text(json.dumps(coco))
+        os.replace(partial_file, target)
     if bundle is not None:
         released = bundle.get("info", {}).get("images_fingerprint")
         made = coco.get("info", {}).get("images_fingerprint")
