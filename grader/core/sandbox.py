@@ -51,6 +51,7 @@ import torch
 from . import worker_main as wm
 from .assignment import Assignment
 from .engine import ProbeOutcome
+from .probe_runtime import MAX_ELEMENTS
 from .submission import SubmissionLinkError, SubmissionTooLarge
 
 HERE = Path(__file__).resolve().parent
@@ -96,7 +97,7 @@ class IsolationOptions:
     fsize_mb: int = 256
     scratch_mb: int = 256
     result_mb: int = 256
-    result_elements: int = 32_000_000
+    result_elements: int = MAX_ELEMENTS
     result_items: int = 200_000
     nproc: int = 512
     nofile: int = 1024
@@ -338,7 +339,7 @@ class DataError(ValueError):
     """The worker's result file is not acceptable plain data."""
 
 
-MAX_RESULT_ELEMENTS = 32_000_000  # tensor elements in one probe result (all tensors together)
+MAX_RESULT_ELEMENTS = MAX_ELEMENTS  # tensor elements in one probe result, all together (the worker's cap)
 MAX_RESULT_ITEMS = 200_000        # values in one probe result (list/tuple/dict entries, numbers, strings)
 
 
