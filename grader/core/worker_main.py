@@ -569,6 +569,9 @@ class Server:
         except ModuleNotFoundError as exc:
             if exc.name in ("submission", name):
                 return "not_attempted", None, f"not attempted: the submission has no `{package}` package"
+            if exc.name and exc.name.startswith(name + "."):  # a module of the package is not handed in
+                missing = exc.name[len("submission."):].replace(".", "/") + ".py"
+                return "not_attempted", None, f"not attempted: the submission has no `{missing}`"
             status, message = probe_runtime.classify_exception(exc)
         except (Exception, SystemExit) as exc:  # noqa: BLE001
             status, message = probe_runtime.classify_exception(exc)
