@@ -52,7 +52,7 @@ from . import worker_main as wm
 from .assignment import Assignment
 from .engine import ProbeOutcome
 from .probe_runtime import MAX_ELEMENTS
-from .submission import SubmissionLinkError, SubmissionTooLarge
+from .submission import MAX_PACKAGE_BYTES, MAX_PACKAGE_FILES, SubmissionLinkError, SubmissionTooLarge
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent  # the checkout (grader/..)
@@ -210,7 +210,7 @@ def _owner(proc_dir: Path) -> int:
         return -1
 
 
-def _copy_package(src: Path, dst: Path, max_bytes: int = 200 * MiB, max_files: int = 20000) -> None:
+def _copy_package(src: Path, dst: Path, max_bytes: int = MAX_PACKAGE_BYTES, max_files: int = MAX_PACKAGE_FILES) -> None:
     """Copy a submission package into the sandbox; size and file count are capped.
 
     Links are never copied as links: one that stays inside the package is copied as what it points

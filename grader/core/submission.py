@@ -29,6 +29,8 @@ from typing import Iterable, Optional
 
 MAX_TOTAL_BYTES = 500 * 1024 * 1024
 MAX_MEMBERS = 20_000
+MAX_PACKAGE_BYTES = 200 * 1024 * 1024  # the sandbox copy's cap (sandbox._copy_package), checked at resolve
+MAX_PACKAGE_FILES = 20_000
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz")
 IGNORED_NAMES = {"__MACOSX", ".git", "__pycache__", ".ipynb_checkpoints"}
 
@@ -96,6 +98,7 @@ def resolve(path: Path | str, package_names: Iterable[str] = ()) -> Submission:
     if path.is_dir():
         check_links(path)
         package = find_package(path, names)
+        check_size(package, path)
         kind = "checkout" if package != path.resolve() else "package"
         return Submission(submission_name(path), str(path), kind, package)
     if not is_archive(path):
@@ -114,6 +117,7 @@ def resolve(path: Path | str, package_names: Iterable[str] = ()) -> Submission:
             extract_tar(path, root)
             kind = "tar.gz"
         package = find_package(root, names, shown_as=path)
+        check_size(package, path)
     except BaseException:
         tmp.cleanup()
         raise
@@ -155,6 +159,26 @@ def check_links(root: Path, max_entries: int = 200_000) -> None:
                     shown = os.path.relpath(p, top)
                     raise SubmissionLinkError(f"{root}: `{shown}` is a symbolic link {link_problem}; "
                                               "hand in the files themselves")
+
+
+def check_size(package: Path, shown: Path) -> None:
+    """The package fits the sandbox copy's cap (``MAX_PACKAGE_BYTES``, ``MAX_PACKAGE_FILES``; the
+    copy skips the same ``IGNORED_NAMES``), else ``SubmissionTooLarge`` here, where a class run
+    gives that submission its error row (issue #9.10)."""
+    size = files = 0
+    for dirpath, dirnames, filenames in os.walk(package):
+        dirnames[:] = [d for d in dirnames if d not in IGNORED_NAMES]
+        for name in filenames:
+            if name.endswith(".pyc"):
+                continue
+            try:
+                size += os.path.getsize(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            files += 1
+        if size > MAX_PACKAGE_BYTES or files > MAX_PACKAGE_FILES:
+            raise SubmissionTooLarge(f"{shown}: the package is too large to grade (more than "
+                                     f"{MAX_PACKAGE_BYTES // 2**20} MiB or {MAX_PACKAGE_FILES} files)")
 
 
 def _link_leaves(link: str, top: str) -> str:

@@ -214,3 +214,22 @@ def test_class_members_and_names(tmp_path):
     (tmp_path / "carol.tar.gz").unlink()
     with pytest.raises(SubmissionError, match="no submissions"):
         class_members(tmp_path)
+
+
+def test_oversize_member_of_a_class_gets_its_error_row(tmp_path, capsys, monkeypatch):
+    """issue #9.10: a package over the sandbox-copy cap is refused when it is resolved (before the
+    sandbox is built), so the class run gives it an error row, grades the others, writes the
+    gradebook."""
+    from grader.core import submission as sub_mod
+
+    monkeypatch.setattr(sub_mod, "MAX_PACKAGE_BYTES", 2 * 2 ** 20)
+    cls = tmp_path / "class"
+    copy_package(SUBS / "wrong", cls / "bob" / "student")
+    big = copy_package(SUBS / "wrong", cls / "carol" / "student")
+    (big / "toy" / "weights.bin").write_bytes(b"x" * 3 * 2 ** 20)
+    code, out, err = run_cli(toy_args("--class", str(cls), "--in-process", "--report-dir", str(tmp_path / "reports"),
+                                      "-q"), capsys)
+    assert code == 0, err
+    assert "carol" in err and "too large to grade" in err, err
+    rows = (tmp_path / "reports" / "gradebook.csv").read_text()
+    assert "bob" in rows and "carol" in rows
