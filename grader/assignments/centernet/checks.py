@@ -576,18 +576,19 @@ def stamp_gaussians(heat: torch.Tensor, kernel: torch.Tensor, merge: str) -> tor
 
 def _smooth_verdict(actual: Mapping, cases) -> Verdict:
     problems = []
-    for name, heat, k in cases:
+    for name, heat, s in cases:
         result = actual[name]
-        call = f"smooth_points_heatmap(points {list(heat.shape)}, kernel {2 * k + 1}x{2 * k + 1}) [case '{name}']"
+        call = f"smooth_points_heatmap(points {list(heat.shape)}, kernel {s}x{s}) [case '{name}']"
         if result["error"]:
             problems.append(f"{call} raised {result['error']}")
             continue
-        kernel = P.build_gaussian_kernel(k)
+        kernel = P.build_gaussian_kernel(s)
         candidates = {"sum-merged": stamp_gaussians(heat, kernel, "sum"), "max-merged": stamp_gaussians(heat, kernel, "max")}
         message = _close_to_any(call, result["value"], candidates, atol=1e-5, rtol=1e-4)
         if message:
-            message += (". Each channel is convolved with the kernel on its own (same padding, zeros outside the "
-                        "map; a grouped convolution with groups=C): channels must not mix")
+            message += (". As in the original course it receives and returns the whole map [B, C+4, H, W] (dy, dx, h, w "
+                        "still zero); each class channel is convolved with the kernel on its own (same padding, zeros "
+                        "outside the map; a grouped convolution with groups=C): channels must not mix")
         problems.append(message)
     return verdict_from(problems, "every channel smoothed on its own (sum or max of overlapping gaussians)")
 
