@@ -670,7 +670,8 @@ def build_forward_objects() -> list:
     wide[0, 0] = torch.tensor([2.3, 3.7, 4.0, 3.0, 0.0, 1.0])
     wide[0, 1] = torch.tensor([2.6, 4.2, 2.0, 5.0, 1.0, 1.0])  # class 1, next to the class-0 object
     wide[0, 2] = torch.tensor([9.5, 9.25, 1.0, 1.0, 0.0, 1.0])
-    wide[0, 3] = torch.tensor([12.0, 0.0, 6.0, 2.0, 2.0, 1.0])  # on the bottom border (clamped) and the left one
+    # on the last row and the left border; not at y == hw: the original course's given forward did not clamp
+    wide[0, 3] = torch.tensor([11.99, 0.0, 6.0, 2.0, 2.0, 1.0])
     wide[1, 0] = torch.tensor([0.0, 11.9, 3.0, 3.0, 2.0, 1.0])  # top-right corner
     wide[1, 1] = torch.tensor([6.0, 6.0, 1.5, 2.5, 1.0, 1.0])  # integer centre
     # image 2: padding only (an empty image)
