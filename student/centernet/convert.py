@@ -58,7 +58,7 @@ class ObjectsToPoints(nn.Module):
         centre: ``kernel[i, j] = exp(-((i - K)**2 + (j - K)**2) / (2 * sigma**2))``.
         Given code (the original course's staticmethod, same name and values).
         """
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"smooth_kernel_size must be an odd side (1, 3, 5, ...) or 0, got {kernel_size!r}")
         k = kernel_size // 2
         sigma = (k + 1) / 3
