@@ -201,8 +201,7 @@ class PointsToObjects(nn.Module):
     in map pixels (the caller scales them to the image). ``confidence`` is the score itself, not a
     0/1 flag. Rows whose score is below ``min_confidence`` are all zeros (like padding rows); if
     the map has fewer than K scores, the missing rows are zeros too.
-    Stricter than the original course, whose round-trip test also passed a 0/1 flag: the
-    confidence must be the score.
+    Stricter than the original course (its round-trip test also passed a 0/1 flag): confidence = score.
 
     Args:
         objects_per_image: K, stored as ``self.top_k`` (the original course's attribute name).

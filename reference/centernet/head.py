@@ -18,8 +18,8 @@ class CenterNetHead(nn.Module):
       Softmax over classes is wrong: the probabilities of a pixel would have to sum to 1, so the net
       could not say "no object here", and with one class softmax is constantly 1.
     * ``offset_map`` ``[B, 2, H', W']``: ``(dy, dx)``, the sub-pixel position of the centre inside
-      its map pixel, in [0, 1] (a sigmoid fits). Stricter than the original course, which did not
-      bound them: offsets outside [0, 1] fail a check here.
+      its map pixel, in [0, 1] (a sigmoid fits).
+      Stricter than the original course, which did not bound them: offsets must lie in [0, 1].
     * ``size_map`` ``[B, 2, H', W']``: ``(h, w)`` of the box in map pixels. The paper regresses them
       with no activation; exp or ELU are acceptable too. ReLU tends to stall (zero gradient once a
       prediction is negative).
