@@ -697,3 +697,44 @@ def terminal_summary(report: Report) -> str:
 def _terminal_status(comp: ComponentResult) -> str:
     status = component_status(comp)
     return GRADER_FAULT_TEXT if status == GRADER_FAULT else status
+
+
+# ----------------------------------------------------------------------------------------------
+# Running a writer under a time budget
+# ----------------------------------------------------------------------------------------------
+
+WRITER_BUDGET = 60.0  # seconds per report step; inputs are bounded, so this is a safety net
+
+
+class ReportStepTimeout(Exception):
+    """A report step ran past its budget."""
+
+
+def within_budget(fn, *args, budget: Optional[float] = None, **kwargs):
+    """``fn(*args, **kwargs)``, stopped with ``ReportStepTimeout`` after ``budget`` seconds (default
+    ``WRITER_BUDGET``). Uses SIGALRM in the main thread of POSIX systems (an outer alarm, e.g.
+    pytest-timeout's, is restored afterwards); elsewhere the bounded inputs are the only limit."""
+    import signal
+    import threading
+    import time
+
+    budget = WRITER_BUDGET if budget is None else budget
+    if (not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread()
+            or budget <= 0):
+        return fn(*args, **kwargs)
+
+    def expired(signum, frame):
+        raise ReportStepTimeout(f"took longer than {budget:g} s")
+
+    start = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expired)
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, budget)
+    if outer and outer < budget:  # never postpone an outer alarm
+        signal.setitimer(signal.ITIMER_REAL, outer)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:  # re-arm an outer alarm with what was left of it
+            signal.setitimer(signal.ITIMER_REAL, max(0.001, outer - (time.monotonic() - start)), interval)
