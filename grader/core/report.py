@@ -674,12 +674,13 @@ def terminal_summary(report: Report) -> str:
              _terminal_status(c) + (" (reviewed)" if c.overridden else ""), f"{c.score:g} / {c.max_score:g}")
             for c in report.components]
     width = max([len(r[0]) for r in rows] + [30])
-    lines = [f"{'component':<{width}}  {'status':<24}  points", "-" * (width + 36)]
-    lines += [f"{a:<{width}}  {b:<24}  {c}" for a, b, c in rows]
-    lines.append("-" * (width + 36))
+    sw = max([len(r[1]) for r in rows] + [24])
+    lines = [f"{'component':<{width}}  {'status':<{sw}}  points", "-" * (width + sw + 12)]
+    lines += [f"{a:<{width}}  {b:<{sw}}  {c}" for a, b, c in rows]
+    lines.append("-" * (width + sw + 12))
     for a in report.assignments:
         extra = f"  (bonus {a.bonus_score:g} / {a.bonus_max_score:g})" if a.bonus_max_score else ""
-        lines.append(f"{a.name + ' total':<{width}}  {'':<24}  {a.score:g} / {a.max_score:g}{extra}")
+        lines.append(f"{a.name + ' total':<{width}}  {'':<{sw}}  {a.score:g} / {a.max_score:g}{extra}")
     for a in report.assignments:
         lines += [f"note: {n}" for n in policy_notes(a)]
     for c in report.components:

@@ -32,7 +32,7 @@ from grader.core import report as rep
 from grader.core import sandbox
 from grader.core.engine import CheckResult, ComponentResult
 
-from grader_testkit import SUBS, TOYREF, copy_package, run_cli, toy_args
+from grader_testkit import FIXTURES, SUBS, TOYREF, copy_package, run_cli, toy_args
 
 HOSTILE = ("\x1b[31mred\x1b[0m \x1b]8;;http://evil.example\x07click\x1b]8;;\x07 \x1b[2J\x1b[H **bold** _it_ "
            "[link](http://evil.example) ![img](http://evil.example/x.png) <img src=x onerror=alert(1)> "
@@ -274,6 +274,19 @@ def test_grader_fault_exits_3_with_one_line(tmp_path, capsys, monkeypatch):
     assert lines[0].endswith("; fix the grader and re-run")
     assert json.loads((tmp_path / "r.json").read_text())["grader_faults"] == ["toy/scale.values"]
     assert "grader fault, not your code" in out
+
+
+def test_engine_grader_fault_end_to_end(tmp_path, capsys):
+    """The engine's own grader_error (a verdict that raises on the reference's output too: the
+    ctxtoy fixture's ``faulty.verdict``) through the CLI: exit 3, one line, full marks elsewhere."""
+    code, out, err = run_cli(["run", "--assignment", str(FIXTURES / "ctxtoy"), "--reference-dir", str(TOYREF),
+                              str(TOYREF), "--in-process", "--only", "faulty.verdict,Add",
+                              "--markdown", str(tmp_path / "r.md")], capsys)
+    assert code == 3
+    assert err.strip().splitlines() == [err.strip()]
+    assert err.startswith("grader: grader fault in ctxtoy/faulty.verdict (not the student's): the verdict raised")
+    assert "grader fault, not your code" in out and "failed" not in out
+    assert "Not graded: grader fault, not your code" in (tmp_path / "r.md").read_text()
 
 
 def test_grader_fault_in_a_class_run_is_one_line(tmp_path, capsys, monkeypatch):
