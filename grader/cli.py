@@ -161,8 +161,9 @@ class Progress:
             print(rep.output_lines(chk), flush=True)
 
 
-def _one_line(text) -> str:
-    return rep.clean(text, 600, single_line=True)
+def _one_line(text, limit: int = 600) -> str:
+    """Text for one stderr line: no escapes or control characters (paths hold member names)."""
+    return rep.clean(text, limit, single_line=True)
 
 
 class _Steps:
@@ -397,8 +398,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return run(args)
     except (UsageError, GradingError, SubmissionError, SandboxError, RubricError) as exc:
         # (OverridesError is a RubricError)
-        message = " ".join(str(exc).split())
-        print(f"grader: error: {message}", file=sys.stderr)
+        print(f"grader: error: {_one_line(exc, 4000)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("grader: interrupted", file=sys.stderr)
