@@ -462,9 +462,9 @@ STATUS_ICON = {"passed": "✅", "failed": "❌", "error": "💥", "timeout": "�
                "not_attempted": "⬜", "pending_review": "⏳", GRADER_FAULT: "🛠️"}
 
 # Characters with a meaning inside a Markdown line (GitHub Flavoured): emphasis, code, links and
-# images, tables, strikethrough, math, escapes. Block markers (#, -, >, 1.) only act at the start of
+# images (their brackets), tables, strikethrough, math, escapes. Block markers (#, -, >, 1.) only act at the start of
 # a line, and student text never starts one here.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]()!|~$])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
 # What GitHub turns into a link without any markup: URLs, www. names, e-mail addresses and
 # @mentions, #123 references. A zero-width space after the trigger breaks each.
 _MD_AUTOLINK = re.compile(r"(:)(?=//)|(?<![A-Za-z0-9])(www)(?=\.)|(@)(?=\w)|(#)(?=\d)", re.IGNORECASE)
