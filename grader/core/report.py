@@ -100,7 +100,7 @@ def bound_report(report: "Report") -> "Report":
     sub = report.submission
     for key in ("name", "source"):
         if key in sub:
-            sub[key] = clean(sub[key], NAME_LIMIT, single_line=True)
+            sub[key] = clean(sub[key], NAME_LIMIT if key == "name" else 1000, single_line=True)
     if report.error is not None:
         report.error = clean(report.error, MESSAGE_LIMIT, single_line=True)
     for comp in report.components:
