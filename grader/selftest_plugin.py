@@ -25,7 +25,7 @@ CATEGORIES = ("wrong", "alt", "hostile")
 RULES = [  # (suite, regular expression on the test's node id), first match wins
     ("wrong", re.compile(r"::test_wrong_variant")),
     ("alt", re.compile(r"::test_(alternative_correct|correct)_variant")),
-    ("hostile", re.compile(r"(^|/)test_(isolation|hostile\w*|attack\w*|report_safety)\.py::")),
+    ("hostile", re.compile(r"(^|/)test_(isolation|trust_core|hostile\w*|forgery\w*|attack\w*|report_safety)\.py::")),
 ]
 QUICK_PER_TEST = 2
 
@@ -86,7 +86,9 @@ def pytest_runtest_logreport(report):
     if entry is None:
         return
     if report.when == "call" or (report.when == "setup" and not report.passed):
-        if report.skipped:
+        if hasattr(report, "wasxfail"):  # a known gap (an xfail tripwire), not a containment
+            entry.update(outcome="xfailed" if report.skipped else "xpassed", reason=str(report.wasxfail)[:300])
+        elif report.skipped:
             entry.update(outcome="skipped", reason=_reason(report))
         elif report.failed:
             entry.update(outcome="failed" if report.when == "call" else "error", reason=_reason(report))

@@ -65,9 +65,9 @@ def _v(name: str, component: str | None, *edits: tuple, note: str = "") -> Varia
 WRONG = [
     # UpscaleTwiceLayer
     _v("upscale_2h_minus_1", "UpscaleTwiceLayer",
-       ("backbone.py", "conv_args = dict(kernel_size=4, stride=2, padding=1, bias=False)",
-        "conv_args = dict(kernel_size=3, stride=2, padding=1, bias=False)"),
-       note="kernel 3, stride 2, padding 1, output_padding 0 gives 2H-1"),
+       ("backbone.py", "return self.relu(self.bn(self.conv(x, output_size=(2 * h, 2 * w))))",
+        "return self.relu(self.bn(self.conv(x)))"),
+       note="the original's defaults as they are: kernel 3, stride 2, padding 1, output_padding 0 gives 2H-1"),
     # HeadlessResnet34
     _v("resnet18_blocks", "HeadlessResnet34",
        ("backbone.py", "_make_stage(64, 64, num_blocks=3, stride=1)", "_make_stage(64, 64, num_blocks=2, stride=1)"),
@@ -83,11 +83,11 @@ WRONG = [
        note="same keys and shapes, different features"),
     # CenterNetHead
     _v("head_softmax", "CenterNetHead",
-       ("head.py", "class_heatmap = torch.sigmoid(self.class_branch(x))",
-        "class_heatmap = torch.softmax(self.class_branch(x), dim=1)"),
+       ("head.py", "class_heatmap = torch.sigmoid(self.class_branch(input_t))",
+        "class_heatmap = torch.softmax(self.class_branch(input_t), dim=1)"),
        note="softmax over classes instead of a sigmoid per class"),
     _v("head_raw_offsets", "CenterNetHead",
-       ("head.py", "offset_map = torch.sigmoid(self.offset_branch(x))", "offset_map = self.offset_branch(x)"),
+       ("head.py", "offset_map = torch.sigmoid(self.offset_branch(input_t))", "offset_map = self.offset_branch(input_t)"),
        note="offsets without an activation leave [0, 1]"),
     # CenterNetLoss
     _v("focal_negatives_target0", "CenterNetLoss",
@@ -121,9 +121,9 @@ WRONG = [
        note="sizes multiplied by R although the objects are already in map pixels"),
     _v("smooth_mixes_channels", "ObjectsToPoints",
        ("convert.py", "weight = smooth_kernel.to(points_heatmap).expand(c, 1, s, s)  # one 1-channel kernel per group\n"
-                      "        return F.conv2d(points_heatmap, weight, padding=s // 2, groups=c)",
+                      "        smoothed = F.conv2d(classes, weight, padding=s // 2, groups=c)",
         "weight = smooth_kernel.to(points_heatmap).expand(c, c, s, s)\n"
-        "        return F.conv2d(points_heatmap, weight, padding=s // 2)"),
+        "        smoothed = F.conv2d(classes, weight, padding=s // 2)"),
        note="convolution without groups: classes bleed into each other"),
     _v("padding_drawn", "ObjectsToPoints",
        ("convert.py", "real = objects[..., 5].reshape(-1) > 0", "real = objects[..., 5].reshape(-1) > -1"),
@@ -134,7 +134,7 @@ WRONG = [
         "[y_idx.to(points.dtype) + dx, x_idx.to(points.dtype) + dy,")),
     _v("confidence_flag", "PointsToObjects",
        ("convert.py", "class_idx.to(points.dtype), top_scores],",
-        "class_idx.to(points.dtype), (top_scores >= self.min_confidence).to(points.dtype)],"),
+        "class_idx.to(points.dtype), (top_scores >= self.min_conf).to(points.dtype)],"),
        note="confidence written as a 0/1 flag"),
     _v("topk_per_class", "PointsToObjects",
        ("convert.py",
@@ -153,7 +153,7 @@ WRONG = [
         "        top_scores = top_scores.gather(1, order)\n"),
        note="rows in the order of the map, not by score"),
     _v("min_confidence_ignored", "PointsToObjects",
-       ("convert.py", "keep = (top_scores >= self.min_confidence)[..., None]", "keep = (top_scores >= 0)[..., None]")),
+       ("convert.py", "keep = (top_scores >= self.min_conf)[..., None]", "keep = (top_scores >= 0)[..., None]")),
     # PointsNonMaxSuppression
     _v("nms_across_classes", "PointsNonMaxSuppression",
        ("network.py", "local_max = F.max_pool2d(scores, self.kernel_size,",
@@ -195,8 +195,8 @@ _LOOP_SIZES = '''\
 _LOOP_SMOOTH = '''\
         kernel = smooth_kernel.to(points_heatmap)[None, None]
         channels = [F.conv2d(points_heatmap[:, i:i + 1], kernel, padding=kernel.shape[-1] // 2)
-                    for i in range(points_heatmap.shape[1])]
-        return torch.cat(channels, dim=1)
+                    for i in range(points_heatmap.shape[1] - 4)]
+        return torch.cat(channels + [points_heatmap[:, -4:]], dim=1)
 '''
 _VECTOR_LOCATIONS = '''\
         b, n, _ = objects.shape
@@ -214,10 +214,12 @@ _VECTOR_SIZES = '''\
         return objects[..., 2].reshape(-1), objects[..., 3].reshape(-1)
 '''
 _VECTOR_SMOOTH = '''\
-        c = points_heatmap.shape[1]
+        classes, boxes = points_heatmap[:, :-4], points_heatmap[:, -4:]
+        c = classes.shape[1]
         s = smooth_kernel.shape[-1]
         weight = smooth_kernel.to(points_heatmap).expand(c, 1, s, s)  # one 1-channel kernel per group
-        return F.conv2d(points_heatmap, weight, padding=s // 2, groups=c)
+        smoothed = F.conv2d(classes, weight, padding=s // 2, groups=c)
+        return torch.cat([smoothed, boxes], dim=1)
 '''
 _MAX_MERGE_SMOOTH = '''\
         b, c, h, w = points_heatmap.shape
@@ -245,12 +247,12 @@ _FOCAL_MASKS = '''\
         return -(pos_loss + neg_loss).flatten(1).sum(dim=1)
 '''
 _UPSCALE_INIT = '''\
-        conv_args = dict(kernel_size=4, stride=2, padding=1, bias=False)  # BatchNorm has the bias
-        conv_args.update(kwargs)
-        self.conv = nn.ConvTranspose2d(in_channels, out_channels, **conv_args)
+        self.conv = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=2, padding=padding,
+                                       output_padding=output_padding, bias=False)  # BatchNorm has the bias
         self.bn = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
 '''
+_UPSCALE_FORWARD = "return self.relu(self.bn(self.conv(x, output_size=(2 * h, 2 * w))))"
 _RESNET_FORWARD = '''\
         x = self.layer1(x)
         x = self.layer2(x)
@@ -268,7 +270,7 @@ CORRECT = [
     _v("bare_transposed_conv", None,
        ("backbone.py", _UPSCALE_INIT,
         "        self.conv = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1)\n"),
-       ("backbone.py", "return self.relu(self.bn(self.conv(x)))", "return self.conv(x)"),
+       ("backbone.py", _UPSCALE_FORWARD, "return self.conv(x)"),
        note="ConvTranspose2d(k=4, s=2, p=1) alone (a review remark, no deduction)"),
     _v("upsample_then_conv", None,
        ("backbone.py", _UPSCALE_INIT,
@@ -276,7 +278,7 @@ CORRECT = [
         "        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False)\n"
         "        self.bn = nn.BatchNorm2d(out_channels)\n"
         "        self.relu = nn.ReLU(inplace=True)\n"),
-       ("backbone.py", "return self.relu(self.bn(self.conv(x)))", "return self.relu(self.bn(self.conv(self.up(x))))"),
+       ("backbone.py", _UPSCALE_FORWARD, "return self.relu(self.bn(self.conv(self.up(x))))"),
        note="nearest upsampling followed by a 3x3 convolution"),
     _v("resnet_modulelist_inplace_add", None,
        ("backbone.py", "return nn.Sequential(*blocks)", "return nn.ModuleList(blocks)"),
@@ -288,7 +290,8 @@ CORRECT = [
        ("backbone.py", "        return self.relu(out + identity)\n", "        out += identity\n        return self.relu(out)\n"),
        note="stages as ModuleList looped in forward; in-place residual add"),
     _v("head_exp_sizes_plain_init", None,
-       ("head.py", "size_map = self.size_branch(x)  # no activation, as in the paper", "size_map = torch.exp(self.size_branch(x))"),
+       ("head.py", "size_map = self.size_branch(input_t)  # no activation, as in the paper",
+        "size_map = torch.exp(self.size_branch(input_t))"),
        ("head.py", "        nn.init.constant_(self.class_branch[-1].bias, -math.log((1 - prior) / prior))\n", ""),
        note="exp on the sizes; class probabilities start at 0.5 (no prior bias)"),
     _v("loss_masks_log_eps", None,

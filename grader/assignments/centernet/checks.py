@@ -276,7 +276,8 @@ def verdict_head_ranges(actual: Mapping, expected: Optional[Mapping] = None) -> 
         problems.append(_range_problem(f"class channels 0..{c - 1} (C={c})", out[:, :c],
                                        "apply a sigmoid to the class logits"))
         problems.append(_range_problem(f"offset channels {c}, {c + 1} (C={c})", out[:, c:c + 2],
-                                       "offsets are sub-pixel positions: a sigmoid fits"))
+                                       "offsets are sub-pixel positions: a sigmoid fits (stricter than the original "
+                                       "course, which did not bound them)"))
     return verdict_from(problems, "class probabilities and offsets in [0, 1], inputs of a large spread")
 
 
@@ -359,7 +360,8 @@ def _loss_value(result: Mapping, what: str, b: int, finite: bool = True) -> torc
     problem = _described_problem(what, result["output"], [b], dtype="", finite=finite)
     if problem:
         if result["output"].get("shape") == []:
-            problem += ": return one loss per image (sum over C, H, W only, not over the batch)"
+            problem += (": return one loss per image (sum over C, H, W only, not over the batch; stricter than the "
+                        "original course, whose forward also ran on a batch total)")
         raise ValueError(problem)
     return _tensor(result["value"], what)
 
@@ -576,18 +578,19 @@ def stamp_gaussians(heat: torch.Tensor, kernel: torch.Tensor, merge: str) -> tor
 
 def _smooth_verdict(actual: Mapping, cases) -> Verdict:
     problems = []
-    for name, heat, k in cases:
+    for name, heat, s in cases:
         result = actual[name]
-        call = f"smooth_points_heatmap(points {list(heat.shape)}, kernel {2 * k + 1}x{2 * k + 1}) [case '{name}']"
+        call = f"smooth_points_heatmap(points {list(heat.shape)}, kernel {s}x{s}) [case '{name}']"
         if result["error"]:
             problems.append(f"{call} raised {result['error']}")
             continue
-        kernel = P.build_gaussian_kernel(k)
+        kernel = P.build_gaussian_kernel(s)
         candidates = {"sum-merged": stamp_gaussians(heat, kernel, "sum"), "max-merged": stamp_gaussians(heat, kernel, "max")}
         message = _close_to_any(call, result["value"], candidates, atol=1e-5, rtol=1e-4)
         if message:
-            message += (". Each channel is convolved with the kernel on its own (same padding, zeros outside the "
-                        "map; a grouped convolution with groups=C): channels must not mix")
+            message += (". As in the original course it receives and returns the whole map [B, C+4, H, W] (dy, dx, h, w "
+                        "still zero); each class channel is convolved with the kernel on its own (same padding, zeros "
+                        "outside the map; a grouped convolution with groups=C): channels must not mix")
         problems.append(message)
     return verdict_from(problems, "every channel smoothed on its own (sum or max of overlapping gaussians)")
 
@@ -626,7 +629,8 @@ COLUMN_HINTS = {
     "h": "h is channel C+2 at the location, as it is (map pixels)",
     "w": "w is channel C+3 at the location, as it is (map pixels)",
     "cls": "cls is the class channel of the score, as a float",
-    "confidence": "confidence is the score itself (not a 0/1 flag); rows in descending score order, "
+    "confidence": "confidence is the score itself (not a 0/1 flag, which the original course's round-trip test "
+                  "also passed); rows in descending score order, "
                   "the top K over all classes and locations together",
 }
 
@@ -800,7 +804,8 @@ def _box_channels_problem(what: str, inputs: torch.Tensor, output: torch.Tensor,
         b, ch, y, x = (int(i) for i in torch.nonzero(bad_peak)[0])
         return (f"{what}: channel {c + ch} ({('dy', 'dx', 'h', 'w')[ch]}) at the kept peak (image {b}, {y}, {x}) is "
                 f"{float(box_out[b, ch, y, x]):.6g}, expected the input {float(box_in[b, ch, y, x]):.6g}: "
-                "offsets and sizes must survive at every peak")
+                "offsets and sizes must survive at every peak (stricter than the original course, which did not "
+                "check them)")
     bad_other = changed & ~kept & (box_out != 0)
     if bad_other.any():
         b, ch, y, x = (int(i) for i in torch.nonzero(bad_other)[0])
@@ -820,7 +825,8 @@ def _nms_output(result: Mapping, what: str, shape) -> torch.Tensor:
 
 NMS_HINT = (" A score survives only where it equals the maximum of its kernel_size x kernel_size neighbourhood "
             "in its own class channel (max-pool, stride 1, padding kernel_size // 2); peaks are found for each "
-            "class independently, never across classes")
+            "class independently, never across classes (stricter than the original course, whose tests also passed a "
+            "maximum over classes)")
 
 
 def _nms_verdict(what: str, inputs: torch.Tensor, output: torch.Tensor, want_scores: torch.Tensor, c: int) -> Optional[str]:

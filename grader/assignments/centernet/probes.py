@@ -598,17 +598,22 @@ def o2p_helpers_random(pkg) -> dict:
     return out
 
 
-def build_gaussian_kernel(k: int) -> torch.Tensor:
-    """``[2k+1, 2k+1]`` gaussian, sigma (k+1)/3, peak 1 (the formula of the assignment)."""
-    if k == 0:
-        return torch.ones(1, 1)
+def build_gaussian_kernel(s: int) -> torch.Tensor:
+    """``[s, s]`` gaussian (s = 2k+1 odd, the side, as ObjectsToPoints._gaussian_2d), sigma (k+1)/3, peak 1."""
+    k = s // 2
     sigma = (k + 1) / 3
     r = torch.arange(-k, k + 1, dtype=torch.float32)
     return torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma**2))
 
 
+def _with_box_channels(heat: torch.Tensor) -> torch.Tensor:
+    """Class channels [B, C, H, W] -> the whole map [B, C+4, H, W] with dy, dx, h, w still zero, as
+    the given forward passes it to smooth_points_heatmap (the original course's call)."""
+    return torch.cat([heat, torch.zeros(heat.shape[0], 4, *heat.shape[2:])], dim=1)
+
+
 def build_smooth_public() -> list:
-    """Small smoothing cases: (name, points heatmap [B, C, H, W], K)."""
+    """Small smoothing cases: (name, points heatmap [B, C+4, H, W], kernel side S)."""
     single = torch.zeros(1, 1, 5, 5)
     single[0, 0, 2, 2] = 1.0  # one peak in the middle
     pair = torch.zeros(1, 1, 3, 5)
@@ -619,26 +624,27 @@ def build_smooth_public() -> list:
     channels[0, 0, 1, 1] = 1.0  # image 0, class 0
     channels[0, 1, 3, 3] = 1.0  # image 0, class 1: must not light up class 0
     channels[1, 1, 2, 1] = 1.0  # image 1, class 1 only
-    return [("single", single, 1), ("pair", pair, 1), ("corner", corner, 1), ("channels", channels, 1)]
+    return [(name, _with_box_channels(heat), 3)
+            for name, heat in (("single", single), ("pair", pair), ("corner", corner), ("channels", channels))]
 
 
 def build_smooth_hidden() -> list:
-    """Random sparse peaks: C=3 with K=2 (overlaps, borders), C=1 with K=3, and K=0 (1x1 kernel)."""
+    """Random sparse peaks: C=3 with a 5x5 kernel (overlaps, borders), C=1 with 7x7, and a 1x1 kernel."""
     g = _gen(80)
     cases = []
-    for name, (b, c, h, w), k in (("c3_k2", (2, 3, 11, 11), 2), ("c1_k3", (1, 1, 9, 9), 3), ("k0", (1, 2, 6, 6), 0)):
+    for name, (b, c, h, w), s in (("c3_s5", (2, 3, 11, 11), 5), ("c1_s7", (1, 1, 9, 9), 7), ("s1", (1, 2, 6, 6), 1)):
         heat = (torch.rand(b, c, h, w, generator=g) < 0.08).float()
         heat[0, 0, 0, w - 1] = 1.0  # top-right corner
         heat[0, -1, h - 1, 1] = heat[0, -1, h - 1, 3] = 1.0  # bottom border, overlapping pair
-        cases.append((name, heat, k))
+        cases.append((name, _with_box_channels(heat), s))
     return cases
 
 
 def _smooth(pkg, cases) -> dict:
     o2p = _mod(pkg, "convert").ObjectsToPoints
     out = {}
-    for name, heat, k in cases:
-        value, error = _attempt(lambda: o2p.smooth_points_heatmap(heat.clone(), build_gaussian_kernel(k)))
+    for name, heat, s in cases:
+        value, error = _attempt(lambda: o2p.smooth_points_heatmap(heat.clone(), build_gaussian_kernel(s)))
         out[name] = {"error": error, "value": _plain(value) if isinstance(value, torch.Tensor) else None,
                      "output": _describe(value) if error is None else None}
     return out
@@ -657,14 +663,15 @@ def o2p_smooth_random(pkg) -> dict:
 def build_forward_objects() -> list:
     """Cases for the given ObjectsToPoints.forward: (name, kwargs, objects in map pixels).
 
-    Objects of one class are at least 2K+1 pixels apart, so summed and max-merged gaussians agree;
+    Objects of one class are more than S pixels apart, so summed and max-merged gaussians agree;
     objects of different classes may be neighbours. No two objects share a location.
     """
     wide = torch.zeros(3, 4, 6)
     wide[0, 0] = torch.tensor([2.3, 3.7, 4.0, 3.0, 0.0, 1.0])
     wide[0, 1] = torch.tensor([2.6, 4.2, 2.0, 5.0, 1.0, 1.0])  # class 1, next to the class-0 object
     wide[0, 2] = torch.tensor([9.5, 9.25, 1.0, 1.0, 0.0, 1.0])
-    wide[0, 3] = torch.tensor([12.0, 0.0, 6.0, 2.0, 2.0, 1.0])  # on the bottom border (clamped) and the left one
+    # on the last row and the left border; not at y == hw: the original course's given forward did not clamp
+    wide[0, 3] = torch.tensor([11.99, 0.0, 6.0, 2.0, 2.0, 1.0])
     wide[1, 0] = torch.tensor([0.0, 11.9, 3.0, 3.0, 2.0, 1.0])  # top-right corner
     wide[1, 1] = torch.tensor([6.0, 6.0, 1.5, 2.5, 1.0, 1.0])  # integer centre
     # image 2: padding only (an empty image)
@@ -672,8 +679,8 @@ def build_forward_objects() -> list:
     one_class[0, 0] = torch.tensor([4.4, 2.2, 3.0, 1.0, 0.0, 1.0])
     one_class[0, 1] = torch.tensor([0.1, 8.8, 2.0, 2.0, 0.0, 1.0])
     one_class[1, 0] = torch.tensor([8.99, 0.5, 1.0, 4.0, 0.0, 1.0])
-    return [("c3_k2", dict(hw=12, num_classes=3, smooth_kernel_size=2), wide),
-            ("c1_k0", dict(hw=9, num_classes=1, smooth_kernel_size=0), one_class)]
+    return [("c3_s5", dict(hw=12, num_classes=3, smooth_kernel_size=5), wide),
+            ("c1_s0", dict(hw=9, num_classes=1, smooth_kernel_size=0), one_class)]
 
 
 def o2p_forward(pkg) -> dict:
@@ -891,6 +898,7 @@ from pathlib import Path
 # the BatchNorm statistics of training and evaluation agree), 40 steps at 64x64 px; the reference fits
 # the set with a wide margin (tests/centernet/test_training.py calibrates it over seeds).
 TRAINING_CONFIG = {"data": "tinycoco", "image_size": 64, "steps": 40, "batch_size": 16, "lr": 1e-3, "seed": 0}
+TRAINING_SMOOTH_KERNEL = 7  # side of the target gaussian in the training run (see run_tinycoco_training)
 
 # The bonus: the submission's trained weights (a state_dict of ``make_centernet(3)``, loadable with
 # ``torch.load(..., weights_only=True)``) are run on the held-out CocoGen test images at this size.
@@ -949,9 +957,16 @@ def run_tinycoco_training(pkg, **overrides) -> dict:
     data_mod, train_mod = _mod(pkg, "data"), _mod(pkg, "train")
     dataset = data_mod.CocoDetection(root / "annotations.json", root / "images", image_size=cfg["image_size"])
     net = train_mod.make_centernet(dataset.num_classes, seed=cfg["seed"])
+    # The calibrated targets: a 7x7 gaussian (smooth_kernel_size is the kernel SIDE, as in the original
+    # course; the 3x3 default lets a focal loss without the 0 < target < 1 negatives fit the set). Built
+    # explicitly for these maps, so that a loss written for the original course (its default
+    # ObjectsToPoints is for 64x64 maps and 2 classes) trains here too.
+    targets = _mod(pkg, "convert").ObjectsToPoints(hw=cfg["image_size"] // 4, num_classes=dataset.num_classes,
+                                                   smooth_kernel_size=TRAINING_SMOOTH_KERNEL)
+    criterion = _mod(pkg, "loss").CenterNetLoss(obj_to_points=targets)
     start = time.perf_counter()
-    history = train_mod.train(dataset, net=net, batch_size=cfg["batch_size"], lr=cfg["lr"], steps=cfg["steps"],
-                              seed=cfg["seed"], log_every=0)
+    history = train_mod.train(dataset, net=net, criterion=criterion, batch_size=cfg["batch_size"], lr=cfg["lr"],
+                              steps=cfg["steps"], seed=cfg["seed"], log_every=0)
     seconds = time.perf_counter() - start
     net.eval()
     images = torch.stack([dataset[i][0] for i in range(len(dataset))])
