@@ -63,11 +63,15 @@ def _plain(t: torch.Tensor) -> torch.Tensor:
 
 
 def _value(value):
-    """A result as plain data: a tensor as it is, anything else its type name (the verdict says
-    "expected a tensor, got <type>")."""
-    if isinstance(value, torch.Tensor):
-        return _plain(value)
-    return {"type": type(value).__name__}
+    """A tensor result as plain data; None for anything else (see ``_result``)."""
+    return _plain(value) if isinstance(value, torch.Tensor) else None
+
+
+def _result(value, error=None) -> dict:
+    """One call's outcome: the error it raised (or None), its tensor (or None) and its type's name
+    (for the message "expected a tensor, got float"; never trusted for a score)."""
+    return {"error": error, "value": None if error else _value(value),
+            "type": None if error else type(value).__name__}
 
 
 def _step_and_compare(module: nn.Module, forward, projection_seed, lr: float) -> dict:
@@ -124,7 +128,7 @@ def _upscale_cases(pkg, cases, eval_mode: bool, g: torch.Generator) -> dict:
         layer.train(not eval_mode)
         with torch.no_grad():
             y, error = _attempt(lambda: layer(x))
-        out.append({"case": [cin, cout, b, h, w], "error": error, "value": None if error else _value(y)})
+        out.append({"case": [cin, cout, b, h, w], **_result(y, error)})
     return {"cases": out}
 
 
@@ -274,7 +278,7 @@ def resnet34_eval(pkg) -> dict:
     for i, shape in enumerate(RESNET_SHAPE_INPUTS):
         with torch.no_grad():
             y, error = _attempt(lambda: net(build_resnet_images(21 + i, shape)))
-        shapes.append({"input": list(shape), "error": error, "value": None if error else _value(y)})
+        shapes.append({"input": list(shape), **_result(y, error)})
     return {"keys": keys, "load_error": load_error, "shapes": shapes,
             "digest": state_digest(net.state_dict()) if load_error is None else None}
 
@@ -337,7 +341,7 @@ def head_shapes(pkg) -> dict:
         head = _make_head(pkg, k, c)
         with torch.no_grad():
             y, error = _attempt(lambda: head(build_head_input(30 + i, shape)))
-        out.append({"error": error, "value": None if error else _value(y)})
+        out.append(_result(y, error))
     return {"cases": out}
 
 
@@ -455,7 +459,7 @@ def _loss_module(pkg):
 def _focal(loss, case, **kwargs):
     predict = case["predict"].clone().requires_grad_(True)
     value = loss.loss_fl(predict, case["target"].clone(), **kwargs)
-    result = {"value": _value(value), "grad": None}
+    result = {**_result(value), "grad": None}
     if isinstance(value, torch.Tensor) and value.requires_grad:
         value.sum().backward()
         result["grad"] = None if predict.grad is None else _plain(predict.grad)
@@ -526,7 +530,7 @@ def draw_l1_random(g: torch.Generator) -> dict:
 def _l1(loss, case):
     predict = case["predict"].clone().requires_grad_(True)
     value = loss.loss_l1(predict, case["target"].clone(), case["mask"].clone())
-    result = {"value": _value(value)}
+    result = _result(value)
     if isinstance(value, torch.Tensor) and value.requires_grad:
         value.sum().backward()
     result["grad"] = None if predict.grad is None else _plain(predict.grad)
@@ -601,10 +605,18 @@ def draw_loss_forward(g: torch.Generator) -> dict:
 
 
 def _loss_forward(pkg, case: dict) -> dict:
+    """The given forward's result, and the shapes loss_fl and loss_l1 return on the same batch (only
+    for the message when the forward fails: "loss_fl must return [B] first")."""
     loss = _mod(pkg, "loss").CenterNetLoss(obj_to_points=FixedTargets(case["points"]))
+    pred, points = case["pred"], case["points"]
+    c = points.shape[1] - 4
     with torch.no_grad():
-        value = loss(case["pred"].clone(), case["objects"].clone())
-    return {"value": _value(value)}
+        value, error = _attempt(lambda: loss(pred.clone(), case["objects"].clone()))
+        fl, _ = _attempt(lambda: loss.loss_fl(pred[:, :c].clone(), points[:, :c].clone()))
+        mask = (points[:, :c] == 1).any(dim=1, keepdim=True)
+        l1, _ = _attempt(lambda: loss.loss_l1(pred[:, c:c + 2].clone(), points[:, c:c + 2].clone(), mask))
+    shapes = {name: list(v.shape) if isinstance(v, torch.Tensor) else None for name, v in (("loss_fl", fl), ("loss_l1", l1))}
+    return {**_result(value, error), "term_shapes": shapes}
 
 
 def loss_forward(pkg) -> dict:
@@ -656,7 +668,7 @@ def _plain_tuple(value):
     """A tuple/list of tensors as a list of plain tensors; anything else its type name."""
     if isinstance(value, (tuple, list)):
         return [_value(v) for v in value]
-    return {"type": type(value).__name__}
+    return None
 
 
 DEFAULT_HEATMAP_CASES = ((2, 5, 3), (1, 1, 1))  # (b, hw, c)
@@ -750,7 +762,7 @@ def _smooth(pkg, cases, with_inputs: bool) -> dict:
     out = {}
     for name, heat, k in cases:
         value, error = _attempt(lambda: call_smooth(o2p, heat, k))
-        out[name] = {"error": error, "value": None if error else _value(value)}
+        out[name] = _result(value, error)
         if with_inputs:
             out[name].update(heat=heat, k=k)
     return out
@@ -813,7 +825,7 @@ def o2p_forward(pkg, ctx) -> dict:
     out = {}
     for name, kwargs, objects in draw_forward_objects(ctx.generator("o2p.forward")):
         value, error = _attempt(lambda: o2p(**kwargs)(objects.clone()))
-        out[name] = {"error": error, "value": None if error else _value(value)}
+        out[name] = _result(value, error)
     return out
 
 
@@ -903,7 +915,7 @@ def _decode(pkg, points: torch.Tensor, **kwargs) -> dict:
     p2o = _mod(pkg, "convert").PointsToObjects(**kwargs)
     with torch.no_grad():
         value, error = _attempt(lambda: p2o(points.clone()))
-    return {"error": error, "value": None if error else _value(value)}
+    return _result(value, error)
 
 
 def p2o_hand(pkg) -> dict:
@@ -989,7 +1001,7 @@ def _nms(pkg, points: torch.Tensor, kernel_size: int, with_inputs: bool = False)
     nms = _mod(pkg, "network").PointsNonMaxSuppression(kernel_size=kernel_size)
     with torch.no_grad():
         value, error = _attempt(lambda: nms(points.clone()))
-    out = {"error": error, "value": None if error else _value(value)}
+    out = _result(value, error)
     if with_inputs:
         out.update(points=points, kernel_size=kernel_size)
     return out
