@@ -311,3 +311,35 @@ CORRECT = [
 ]
 
 ALL = WRONG + CORRECT
+
+# ------------------------------------------------------------------------------------------------
+# The points each wrong variant loses in its component (18-point components only; issue 10.5): a
+# variant wrong in one documented property keeps the points of the properties it meets. The
+# reasoning per component is in grader/assignments/centernet/rubric.toml; tests/centernet/
+# test_discrimination.py asserts these exactly (on a fresh secret seed each run).
+# ------------------------------------------------------------------------------------------------
+
+POINTS_LOST = {
+    "upscale_2h_minus_1": 1.5,  # shapes (2 + 1 of 4 weight); still learnable
+    "resnet18_blocks": 1.75,  # keys, features, train mode; the output shape is right
+    "resnet_stride_in_conv2": 1.5,  # features and train mode; names and shape right
+    "head_softmax": 1.25,  # independent classes (3 of 8) and 'no object' (2 of 8)
+    "head_raw_offsets": 0.25,  # value ranges (1 of 8)
+    "focal_negatives_target0": 1.0,  # focal hand, focal random, forward values (4 of 8)
+    "focal_no_clamp": 0.5,  # exact 0/1 and random (with its exact case) (2 of 8)
+    "focal_mean": 1.0,  # focal hand, focal random, forward values
+    "l1_all_pixels": 1.0,  # l1 hand, forward shape, l1 random, forward values
+    "locations_round": 1.25,  # locations (2 of 12), helpers random (2), forward (1)
+    "offsets_dy_dx_swapped": 1.25,
+    "offsets_half_pixel": 1.25,
+    "sizes_times_r": 1.0,  # sizes (1), helpers random (2), forward (1)
+    "smooth_mixes_channels": 1.0,  # smooth (2), smooth random (1), forward (1)
+    "padding_drawn": 0.25,  # forward (1 of 12)
+    "decode_dy_dx_swapped": 0.875,  # the 'box' property (1 of 4) of the decoding checks (3.5 points)
+    "confidence_flag": 0.875,  # the 'confidence' property (1 of 4) of the decoding checks
+    "topk_per_class": 0.875,  # the 'selection' property (1 of 4)
+    "unsorted_rows": 1.125,  # 'order' (0.5 of 4) and 'threshold' (0.5 of 4) of the decoding checks, min_confidence (0.5)
+    "min_confidence_ignored": 0.8125,  # 'threshold' (0.5 of 4 of 3.5 points) and min_confidence (0.5 points)
+    "nms_across_classes": 4 / 3,  # 'keep' (1 of 3) of the kernel-3 checks (2.5 points), kernel sizes (0.5)
+    "nms_kernel_ignored": 0.5,  # kernel sizes (1 of 6 weight)
+}

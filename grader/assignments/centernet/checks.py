@@ -844,109 +844,157 @@ def _decoded(result, what: str, b: int, k: int) -> torch.Tensor:
 P2O_HAND = [[[2.25, 1.5, 3.0, 4.0, 1.0, 0.9], [0.75, 2.0, 1.5, 2.0, 0.0, 0.6], [0.0] * 6]]
 
 
+def decode_expected(points: torch.Tensor, k: int, min_confidence: float) -> torch.Tensor:
+    """The decoding the contract describes, written out here for the public checks' fixed maps
+    (tie-free): the top ``k`` scores over all classes and locations of each image, descending;
+    rows below ``min_confidence`` zero."""
+    b, channels, h, w = points.shape
+    c = channels - 4
+    out = torch.zeros(b, k, 6)
+    for bi in range(b):
+        scores, idx = points[bi, :c].flatten().topk(min(k, c * h * w))
+        for row, (score, i) in enumerate(zip(scores.tolist(), idx.tolist())):
+            if score < min_confidence:
+                break
+            cls, y, x = i // (h * w), (i % (h * w)) // w, i % w
+            dy, dx, bh, bw = points[bi, c:, y, x].tolist()
+            out[bi, row] = torch.tensor([y + dy, x + dx, bh, bw, float(cls), score])
+    return out
+
+
+# PointsToObjects partial credit (rubric.toml: partial = true on the checks that decode whole maps).
+# A decoding is scored by the documented properties it meets, each on every image of the case:
+#   selection  the rows are the top K locations/classes over all classes together   (weight 1)
+#   order      the rows are in descending order of score                            (0.5)
+#   box        y = row + dy, x = column + dx, h, w at the location                  (1)
+#   confidence the confidence column is the score itself                            (1)
+#   threshold  rows below min_confidence (and padding) are all zeros                (0.5)
+# A row is identified by (floor(y), floor(x), cls), which a wrong offset or confidence keeps.
+P2O_PROPERTIES = {"selection": 1.0, "order": 0.5, "box": 1.0, "confidence": 1.0, "threshold": 0.5}
+P2O_PROPERTY_TEXT = {
+    "selection": "the rows must be the top K scores over all classes and locations together",
+    "order": "rows in descending order of score",
+    "box": "y = row + dy, x = column + dx (dy, dx in channels C, C+1), h and w as they are (channels C+2, C+3)",
+    "confidence": "the confidence column is the score itself, not a 0/1 flag",
+    "threshold": "rows whose score is below min_confidence are all zeros",
+}
+
+
+def _row_id(row: torch.Tensor) -> tuple:
+    return (math.floor(float(row[0])), math.floor(float(row[1])), round(float(row[4]), 3))
+
+
+def p2o_property_failures(value: torch.Tensor, want: torch.Tensor, atol: float = 1e-5) -> list:
+    """The properties (P2O_PROPERTIES) that the decoding ``value`` [B, K, 6] misses against ``want``."""
+    failures = set()
+    for bi in range(want.shape[0]):
+        n = int((want[bi] != 0).any(dim=1).sum())
+        want_ids = [_row_id(r) for r in want[bi, :n]]
+        got_ids = [_row_id(r) for r in value[bi, :n]]
+        if sorted(got_ids) != sorted(want_ids):
+            failures.add("selection")
+        common = [i for i in got_ids if i in want_ids]
+        if common != [i for i in want_ids if i in common]:
+            failures.add("order")
+        if bool((value[bi, n:] != 0).any()):
+            failures.add("threshold")
+        by_id = {i: r for i, r in zip(want_ids, want[bi, :n])}
+        for got_id, row in zip(got_ids, value[bi, :n]):
+            if got_id not in by_id:
+                continue
+            target = by_id[got_id]
+            close = (row.double() - target.double()).abs() <= atol + 1e-5 * target.double().abs()
+            if not bool(close[:4].all()):
+                failures.add("box")
+            if not bool(close[5]):
+                failures.add("confidence")
+    return [p for p in P2O_PROPERTIES if p in failures]
+
+
+def _p2o_scored(cases) -> Verdict:
+    """``cases``: (what, value or a Bad message, want). Partial credit: the share of the properties
+    met in every case (a case that cannot be judged meets none); the message names the missed
+    properties and the first mismatch."""
+    missed_all, problems = set(), []
+    for what, value, want in cases:
+        if isinstance(value, str):
+            missed_all.update(P2O_PROPERTIES)
+            problems.append(value)
+            continue
+        missed = p2o_property_failures(value, want)
+        missed_all.update(missed)
+        if missed:
+            detail = compare_objects(what, value, want) or what
+            problems.append(f"{detail}. Wrong: {'; '.join(P2O_PROPERTY_TEXT[p] for p in missed)}")
+    if not problems:
+        return passed("decoded objects match: selection, order, boxes, confidence and threshold")
+    fraction = 1.0 - sum(P2O_PROPERTIES[p] for p in missed_all) / sum(P2O_PROPERTIES.values())
+    more = f" (+{len(problems) - 1} more case(s))" if len(problems) > 1 else ""
+    return api.partial(fraction, problems[0] + more)
+
+
+def _decoded_or_message(result, what: str, b: int, k: int):
+    try:
+        return _decoded(result, what, b, k)
+    except Bad as exc:
+        return str(exc)
+
+
 @student_verdict
 def verdict_p2o_hand(actual: Mapping, expected: Optional[Mapping] = None) -> Verdict:
     what = "PointsToObjects(objects_per_image=3, min_confidence=0.1) on the hand case [1, 6, 3, 3]"
-    value = _decoded(_get(actual, "hand", what), what, 1, 3)
-    return verdict_from([compare_objects(what, value, torch.tensor(P2O_HAND))], "matches the hand-decoded objects")
+    return _p2o_scored([(what, _decoded_or_message(_get(actual, "hand", what), what, 1, 3), torch.tensor(P2O_HAND))])
 
 
 @student_verdict
 def verdict_p2o_properties(actual: Mapping, expected: Optional[Mapping] = None) -> Verdict:
     points = P.build_points_random(**P.P2O_PROPERTY_CASE)
-    b, channels, h, w = points.shape
-    c, k = channels - 4, 10
-    what = "PointsToObjects(objects_per_image=10, min_confidence=0) on random maps [2, 7, 6, 6]"
-    objects = _decoded(_get(actual, "random", what), what, b, k)
-    for bi in range(b):
-        conf = objects[bi, :, 5]
-        if (conf[1:] > conf[:-1]).any():
-            return failed(f"{what}: image {bi}: confidences {[round(v, 4) for v in conf.tolist()]} are not in "
-                          "descending order")
-        top = points[bi, :c].flatten().topk(k).values
-        if compare_tensors("", conf, top, atol=1e-6, rtol=0) is not None:
-            return failed(f"{what}: image {bi}: confidences {[round(v, 4) for v in conf.tolist()]}, expected the "
-                          f"{k} best scores over all classes and locations {[round(v, 4) for v in top.tolist()]} "
-                          f"({COLUMN_HINTS['confidence']})")
-        for row in range(k):
-            problem = _row_problem(points[bi], objects[bi, row], c)
-            if problem:
-                return failed(f"{what}: image {bi}, row {row} {_fmt_row(objects[bi, row])}: {problem}")
-    return passed("top-K scores over all classes, descending, each row decoded from its own location")
-
-
-def _row_problem(points: torch.Tensor, row: torch.Tensor, c: int) -> Optional[str]:
-    """Is the row (y, x, h, w, cls, confidence) consistent with the maps of one image?"""
-    y, x, h, w, cls, conf = row.tolist()
-    if cls != int(cls) or not 0 <= cls < c:
-        return f"cls {cls} is not a class index 0..{c - 1}"
-    iy, ix = math.floor(y), math.floor(x)
-    if not (0 <= iy < points.shape[1] and 0 <= ix < points.shape[2]):
-        return f"(floor(y), floor(x)) = ({iy}, {ix}) is outside the map"
-    if abs(points[int(cls), iy, ix] - conf) > 1e-6:
-        return (f"the score of class {int(cls)} at ({iy}, {ix}) is {float(points[int(cls), iy, ix]):.6g}, not the "
-                f"confidence {conf:.6g}. ({COLUMN_HINTS['y']}; {COLUMN_HINTS['x']})")
-    want = [iy + float(points[c, iy, ix]), ix + float(points[c + 1, iy, ix]), float(points[c + 2, iy, ix]),
-            float(points[c + 3, iy, ix])]
-    for name, got, exp in zip(COLUMNS, (y, x, h, w), want):
-        if abs(got - exp) > 1e-5:
-            return f"column '{name}' is {got:.6g}, expected {exp:.6g} ({COLUMN_HINTS[name]})"
-    return None
+    b, k = points.shape[0], 10
+    what = f"PointsToObjects(objects_per_image={k}, min_confidence=0) on random maps {list(points.shape)}"
+    return _p2o_scored([(what, _decoded_or_message(_get(actual, "random", what), what, b, k),
+                         decode_expected(points, k, 0.0))])
 
 
 # P.build_points_min_confidence, K = 4, min_confidence = 0.5: only 0.8 (row 0, column 0) and 0.6
-# (row 2, column 1) reach the threshold; rows 2 and 3 must be all zeros.
+# (row 2, column 1) reach the threshold; rows 2 and 3 must be all zeros. This check grades the
+# threshold alone (the other properties are graded by the other checks).
 @student_verdict
 def verdict_p2o_min_confidence(actual: Mapping, expected: Optional[Mapping] = None) -> Verdict:
     what = "PointsToObjects(objects_per_image=4, min_confidence=0.5) on a map with two scores >= 0.5"
     objects = _decoded(_get(actual, "threshold", what), what, 1, 4)
-    conf = objects[0, :, 5]
-    if (conf[1:] > conf[:-1]).any():
-        return failed(f"{what}: confidences {[round(v, 4) for v in conf.tolist()]} are not in descending order "
-                      "(zeroed rows come last)")
     if (objects[0, 2:] != 0).any():
         return failed(f"{what}: rows 2 and 3 (scores 0.45 and 0.4) must be all zeros, got {_fmt_row(objects[0, 2])} and "
                       f"{_fmt_row(objects[0, 3])}: rows below min_confidence are zeroed like padding rows")
-    conf = objects[0, :2, 5].tolist()
-    if [round(v, 6) for v in conf] != [0.8, 0.6]:
-        return failed(f"{what}: rows 0 and 1 must keep their scores 0.8 and 0.6 as confidence, got {conf}")
+    if not bool((objects[0, :2] != 0).any(dim=1).all()):
+        return failed(f"{what}: rows 0 and 1 (scores 0.8 and 0.6 >= min_confidence) must be kept, got "
+                      f"{_fmt_row(objects[0, 0])} and {_fmt_row(objects[0, 1])}")
     return passed("rows below min_confidence are all zeros, the others kept")
 
 
 @student_verdict
 def verdict_p2o_random(actual: Mapping, expected: Optional[Mapping]) -> Verdict:
-    problems = []
+    cases = []
     for name, want_result in expected.items():
         want = want_result["value"]
         what = f"PointsToObjects(objects_per_image={want.shape[1]}) on random maps [case '{name}']"
-        try:
-            value = _decoded(actual[name], what, *want.shape[:2])
-        except Bad as exc:
-            problems.append(str(exc))
-            continue
-        problems.append(compare_objects(what, value, want))
-    return verdict_from(problems, "decoded objects match on random maps (an empty image, C=1, odd sizes)")
+        cases.append((what, _decoded_or_message(actual[name], what, *want.shape[:2]), want))
+    return _p2o_scored(cases)
 
 
 @student_verdict
 def verdict_p2o_round_trip(actual: Mapping, expected: Optional[Mapping]) -> Verdict:
-    problems = []
+    cases = []
     for name, want_result in expected.items():
         objects, k = want_result["objects"], want_result["value"].shape[1]
         what = f"PointsToObjects(objects_per_image={k}) on objects drawn onto maps [case '{name}']"
-        try:
-            value = _decoded(actual[name], what, objects.shape[0], k)
-        except Bad as exc:
-            problems.append(str(exc))
-            continue
         # computed here from the drawn objects (not the reference's decoding): the real rows by score
         want = torch.zeros(objects.shape[0], k, 6)
         for bi in range(objects.shape[0]):
             real = objects[bi][objects[bi, :, 5] > 0]
             real = real[real[:, 5].argsort(descending=True)]
             want[bi, :len(real)] = real
-        problems.append(compare_objects(what, value, want))
-    return verdict_from(problems, "objects survive the round trip (borders, C=1)")
+        cases.append((what, _decoded_or_message(actual[name], what, objects.shape[0], k), want))
+    return _p2o_scored(cases)
 
 
 # ================================================================================================
@@ -989,11 +1037,54 @@ NMS_HINT = (" A score survives only where it equals the maximum of its kernel_si
             "class independently, never across classes")
 
 
-def _nms_verdict(what: str, inputs: torch.Tensor, output: torch.Tensor, want_scores: torch.Tensor, c: int) -> Optional[str]:
-    message = compare_tensors(f"{what}: class channels", output[:, :c], want_scores, atol=0, rtol=0)
-    if message:
-        return message + "." + NMS_HINT
-    return _box_channels_problem(what, inputs, output, c)
+# PointsNonMaxSuppression partial credit (rubric.toml: partial = true on the checks with kernel 3).
+# Each case is scored by the documented properties it meets:
+#   suppress  every score that is not the maximum of its neighbourhood in its own class is 0
+#   keep      every maximum of its own class's neighbourhood keeps its score (classes never
+#             suppress each other; equal neighbours are both maxima)
+#   boxes     dy, dx, h, w survive at every kept peak (elsewhere: passed through or 0)
+NMS_PROPERTIES = ("suppress", "keep", "boxes")
+NMS_PROPERTY_TEXT = {
+    "suppress": "scores that are not a local maximum in their own class channel must become 0",
+    "keep": "every local maximum of its own class channel keeps its score: peaks are found for each class "
+            "independently, never across classes (and equal neighbours are both maxima)",
+    "boxes": "offsets and sizes must survive at every peak",
+}
+
+
+def nms_case_score(what: str, inputs: torch.Tensor, output: torch.Tensor, want_scores: torch.Tensor, c: int):
+    """(the NMS_PROPERTIES missed, message or None) for one case."""
+    got = output[:, :c]
+    missed, details = [], []
+    if bool((got[want_scores == 0] != 0).any()):
+        missed.append("suppress")
+    if bool((got[want_scores != 0] != want_scores[want_scores != 0]).any()):
+        missed.append("keep")
+    if missed:
+        details.append(compare_tensors(f"{what}: class channels", got, want_scores, atol=0, rtol=0))
+    box = _box_channels_problem(what, inputs, output, c)
+    if box:
+        missed.append("boxes")
+        details.append(box)
+    if not missed:
+        return [], None
+    text = (details[0] or what) + ". Wrong: " + "; ".join(NMS_PROPERTY_TEXT[p] for p in missed) + "." + NMS_HINT
+    return missed, text
+
+
+def _nms_scored(scores) -> Verdict:
+    """``scores``: (missed properties, message) per case, or a Bad message (misses all). Partial
+    credit: the share of the properties met in every case."""
+    missed_all, problems = set(), []
+    for score in scores:
+        missed, message = score if isinstance(score, tuple) else (NMS_PROPERTIES, score)
+        missed_all.update(missed)
+        if message:
+            problems.append(message)
+    if not problems:
+        return passed("exactly the local maxima of each class survive; offsets and sizes kept at peaks")
+    more = f" (+{len(problems) - 1} more case(s))" if len(problems) > 1 else ""
+    return api.partial(1.0 - len(missed_all) / len(NMS_PROPERTIES), problems[0] + more)
 
 
 # Hand case (P.build_nms_hand), kernel 3:
@@ -1012,7 +1103,7 @@ def verdict_nms_hand(actual: Mapping, expected: Optional[Mapping] = None) -> Ver
     inputs = P.build_nms_hand()
     what = "PointsNonMaxSuppression(3) on the hand case [1, 6, 4, 4]"
     output = _call_tensor(what, _get(actual, "hand", what), list(inputs.shape))
-    return verdict_from([_nms_verdict(what, inputs, output, _nms_hand_expected(), 2)], "matches the hand-computed peaks")
+    return _nms_scored([nms_case_score(what, inputs, output, _nms_hand_expected(), 2)])
 
 
 @student_verdict
@@ -1021,12 +1112,11 @@ def verdict_nms_properties(actual: Mapping, expected: Optional[Mapping] = None) 
     c = P.NMS_PROPERTY_CASE["c"]
     what = f"PointsNonMaxSuppression(3) on random maps {list(inputs.shape)}"
     output = _call_tensor(what, _get(actual, "random", what), list(inputs.shape))
-    return verdict_from([_nms_verdict(what, inputs, output, local_maxima(inputs[:, :c], 3), c)],
-                        "exactly the local maxima of each class survive; offsets and sizes kept at peaks")
+    return _nms_scored([nms_case_score(what, inputs, output, local_maxima(inputs[:, :c], 3), c)])
 
 
 def _nms_differential(actual: Mapping, expected: Mapping) -> list:
-    problems = []
+    scores = []
     for name, want in expected.items():
         # the secret maps as the reference's run drew them (same seed), never the worker's copy
         inputs, k = want["points"], int(want["kernel_size"])
@@ -1035,21 +1125,25 @@ def _nms_differential(actual: Mapping, expected: Mapping) -> list:
         try:
             output = _call_tensor(what, actual[name], list(inputs.shape))
         except Bad as exc:
-            problems.append(str(exc))
+            scores.append(str(exc))
             continue
-        problems.append(_nms_verdict(what, inputs, output, want["value"][:, :c], c))
-    return problems
+        scores.append(nms_case_score(what, inputs, output, want["value"][:, :c], c))
+    return scores
 
 
 @student_verdict
 def verdict_nms_random(actual: Mapping, expected: Optional[Mapping]) -> Verdict:
-    return verdict_from(_nms_differential(actual, expected),
-                        "peaks match on random maps (a plateau of two equal maxima included)")
+    return _nms_scored(_nms_differential(actual, expected))
 
 
 @student_verdict
 def verdict_nms_kernel_sizes(actual: Mapping, expected: Optional[Mapping]) -> Verdict:
-    return verdict_from(_nms_differential(actual, expected), "peaks match with kernel_size 5 and 1 (C=1, odd maps)")
+    # one property, the kernel size: all or nothing (rubric.toml: no partial credit)
+    verdict = _nms_scored(_nms_differential(actual, expected))
+    if verdict.passed:
+        return passed("peaks match with kernel_size 5 and 1 (C=1, odd maps)")
+    return failed(verdict.message + " (kernel_size sets the neighbourhood: max-pool with kernel_size, stride 1, "
+                                    "padding kernel_size // 2)")
 
 
 # ================================================================================================

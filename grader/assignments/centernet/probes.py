@@ -942,6 +942,12 @@ def draw_p2o_random_cases(g: torch.Generator) -> list:
     b, c = 3, _int(g, 2, 3)
     first = build_points_random(g, b, c, _odd(g, 5, 9), _odd(g, 5, 9))
     first[b - 1, :c] *= 0.4  # every score of the last image below 0.5
+    flat = first[0, :c].flatten()  # image 0: its two best scores in two classes (top K over all classes)
+    order = flat.argsort(descending=True)
+    hw = first.shape[2] * first.shape[3]
+    other = next(int(i) for i in order if int(i) // hw != int(order[0]) // hw)
+    flat[[int(order[1]), other]] = flat[[other, int(order[1])]].clone()
+    first[0, :c] = flat.reshape(c, *first.shape[2:])
     return [("cN_odd", first, dict(objects_per_image=_int(g, 6, 10), min_confidence=0.5)),
             ("c1", build_points_random(g, 2, 1, _int(g, 4, 6), _int(g, 4, 6)),
              dict(objects_per_image=_int(g, 12, 20), min_confidence=0.2)),
