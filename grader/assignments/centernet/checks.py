@@ -864,11 +864,11 @@ def decode_expected(points: torch.Tensor, k: int, min_confidence: float) -> torc
 
 # PointsToObjects partial credit (rubric.toml: partial = true on the checks that decode whole maps).
 # A decoding is scored by the documented properties it meets, each on every image of the case:
-#   selection  the rows are the top K locations/classes over all classes together   (weight 1)
-#   order      the rows are in descending order of score                            (0.5)
+#   selection  the expected rows (top K over all classes together) are all there    (weight 1)
+#   order      the rows in descending order of score, zero rows last                (0.5)
 #   box        y = row + dy, x = column + dx, h, w at the location                  (1)
 #   confidence the confidence column is the score itself                            (1)
-#   threshold  rows below min_confidence (and padding) are all zeros                (0.5)
+#   threshold  only the rows reaching min_confidence are non-zero                   (0.5)
 # A row is identified by (floor(y), floor(x), cls), which a wrong offset or confidence keeps.
 P2O_PROPERTIES = {"selection": 1.0, "order": 0.5, "box": 1.0, "confidence": 1.0, "threshold": 0.5}
 P2O_PROPERTY_TEXT = {
@@ -885,21 +885,28 @@ def _row_id(row: torch.Tensor) -> tuple:
 
 
 def p2o_property_failures(value: torch.Tensor, want: torch.Tensor, atol: float = 1e-5) -> list:
-    """The properties (P2O_PROPERTIES) that the decoding ``value`` [B, K, 6] misses against ``want``."""
+    """The properties (P2O_PROPERTIES) that the decoding ``value`` [B, K, 6] misses against ``want``.
+
+    selection: every expected row is among the non-zero rows; threshold: as many non-zero rows as
+    expected; order: the non-zero rows first, in the expected order; box and confidence: judged on
+    the rows that match an expected row."""
     failures = set()
     for bi in range(want.shape[0]):
-        n = int((want[bi] != 0).any(dim=1).sum())
-        want_ids = [_row_id(r) for r in want[bi, :n]]
-        got_ids = [_row_id(r) for r in value[bi, :n]]
-        if sorted(got_ids) != sorted(want_ids):
+        want_rows = want[bi][(want[bi] != 0).any(dim=1)]
+        nonzero = (value[bi] != 0).any(dim=1)
+        got_rows = value[bi][nonzero]
+        want_ids = [_row_id(r) for r in want_rows]
+        got_ids = [_row_id(r) for r in got_rows]
+        if not set(want_ids) <= set(got_ids):
             failures.add("selection")
-        common = [i for i in got_ids if i in want_ids]
-        if common != [i for i in want_ids if i in common]:
-            failures.add("order")
-        if bool((value[bi, n:] != 0).any()):
+        if len(got_ids) != len(want_ids):
             failures.add("threshold")
-        by_id = {i: r for i, r in zip(want_ids, want[bi, :n])}
-        for got_id, row in zip(got_ids, value[bi, :n]):
+        common = [i for i in got_ids if i in want_ids]
+        zero_first = bool((~nonzero[:-1] & nonzero[1:]).any()) if len(nonzero) > 1 else False
+        if zero_first or common != [i for i in want_ids if i in common]:
+            failures.add("order")
+        by_id = dict(zip(want_ids, want_rows))
+        for got_id, row in zip(got_ids, got_rows):
             if got_id not in by_id:
                 continue
             target = by_id[got_id]

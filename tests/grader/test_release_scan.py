@@ -1,0 +1,152 @@
+"""The student bundle ships no hidden check: no hidden verdict, probe, input builder or constant
+only they use (issue 9, "Also required"), and what it ships still grades the public checks.
+
+The scan is line-based, not only on ``def`` lines: every line of hidden material that is unique in
+the assignment's modules (so it cannot be public code too) must be absent from every file of the
+bundle. ``test_the_scan_finds_hidden_code_in_an_unstripped_copy`` shows the scan fails when the
+hidden code is there.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import shutil
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from grader import release
+from grader.core import assignment as assignment_mod
+from grader.core.engine import CachedExecutor, InProcessExecutor, grade
+
+MIN_LINE = 30  # shorter lines (``return out``) say nothing about where they came from
+
+
+def _source(fn) -> str:
+    return inspect.getsource(inspect.unwrap(fn))
+
+
+def hidden_material(name: str) -> dict[str, str]:
+    """``{label: source}`` of an assignment's hidden material: the verdicts of its hidden checks,
+    the probes only hidden checks use, and the top-level definitions (functions, constants) that
+    these use and no public check's verdict or probe does."""
+    a = assignment_mod.load(name)
+    probes = a.probes
+    public, hidden = {}, {}
+    public_probes = {a.check(rc.id).probe for _, rc in a.rubric.all_checks() if rc.visibility == "public"}
+    for _, rc in a.rubric.all_checks():
+        check = a.check(rc.id)
+        side = public if rc.visibility == "public" else hidden
+        side[f"verdict of {rc.id}"] = _source(check.verdict)
+        if rc.visibility == "public" or check.probe not in public_probes:
+            side[f"probe {check.probe}"] = _source(getattr(probes, check.probe))
+
+    def used(sources) -> set:
+        names = set()
+        for text in sources:
+            for node in ast.walk(ast.parse(textwrap.dedent(text))):
+                if isinstance(node, ast.Name):
+                    names.add(node.id)
+                elif isinstance(node, ast.Attribute):
+                    names.add(node.attr)
+        return names
+
+    hidden_names, public_names = used(hidden.values()), used(public.values())
+    for path in sorted(a.directory.glob("*.py")):
+        text = path.read_text()
+        for node in ast.parse(text).body:
+            defined = release._defined_name(node)
+            if defined and defined in hidden_names and defined not in public_names:
+                hidden[f"{path.name}: {defined}"] = ast.get_source_segment(text, node, padded=False)
+    return hidden
+
+
+def distinctive_lines(name: str) -> dict[str, str]:
+    """``{line: label}``: the lines of hidden material that occur once in the assignment's modules."""
+    directory = assignment_mod.load(name).directory
+    counts = Counter(line.strip() for path in directory.glob("*.py") for line in path.read_text().splitlines())
+    out = {}
+    for label, text in hidden_material(name).items():
+        for line in text.splitlines():
+            line = line.strip()
+            if len(line) >= MIN_LINE and counts[line] == 1 and not line.startswith("#"):
+                out[line] = label
+    return out
+
+
+def leaks(root: Path, name: str) -> list[str]:
+    """Hidden lines of assignment ``name`` found in any text file under ``root``."""
+    lines = distinctive_lines(name)
+    found = []
+    for path in root.rglob("*"):
+        if not path.is_file() or path.suffix not in (".py", ".toml", ".md", ".txt", ".json", ".ipynb", ".cfg", ""):
+            continue
+        text = path.read_text(errors="ignore")
+        found += [f"{path.relative_to(root)}: {label}: {line[:80]}" for line, label in lines.items() if line in text]
+    return found
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return release.build(tmp_path_factory.mktemp("scan") / "bundle", with_data=False)
+
+
+@pytest.mark.parametrize("name", assignment_mod.available())
+def test_the_bundle_ships_no_hidden_code_or_constant(bundle, name):
+    assert distinctive_lines(name), f"{name}: nothing hidden to look for (the scan would prove nothing)"
+    found = leaks(bundle, name)
+    assert not found, f"{len(found)} hidden line(s) of {name} in the bundle, e.g.\n" + "\n".join(found[:10])
+
+
+@pytest.mark.parametrize("name", assignment_mod.available())
+def test_the_scan_finds_hidden_code_in_an_unstripped_copy(tmp_path, name):
+    shutil.copytree(assignment_mod.ASSIGNMENTS_DIR / name, tmp_path / name)
+    found = leaks(tmp_path, name)
+    labels = {f.split(": ", 2)[1] for f in found}
+    a = assignment_mod.load(name)
+    hidden_verdicts = {f"verdict of {rc.id}" for _, rc in a.rubric.all_checks() if rc.visibility != "public"}
+    # every hidden verdict has at least one line of its own (else its leak could not be seen)
+    assert hidden_verdicts <= labels | {label for label in hidden_verdicts
+                                        if not any(v == label for v in distinctive_lines(name).values())}
+    assert found
+
+
+def test_public_sources_drops_hidden_checks_and_what_only_they_use():
+    checks = (
+        "from x import Check\n"
+        "P = load()\n"
+        "SECRET_LIMIT = 0.123456\n"
+        "def helper_public(a):\n    return a\n"
+        "def helper_secret(a):\n    return a * SECRET_LIMIT\n"
+        "def verdict_pub(a, e=None):\n    return helper_public(a)\n"
+        "def verdict_hid(a, e):\n    return helper_secret(P.secret_builder())\n"
+        "CHECKS = [\n"
+        "    Check('c.pub', 'C', 'probe_pub', verdict_pub),\n"
+        "    Check('c.hid', 'C', 'probe_hid',\n          verdict_hid, differential=True),\n"
+        "]\n"
+    )
+    probes = ("def secret_builder():\n    return [(16, 8, 1, 9, 11)]\n"
+              "def probe_pub(pkg):\n    return {}\n"
+              "def probe_hid(pkg, ctx):\n    return secret_builder()\n")
+    out = release.public_sources({"checks.py": checks, "probes.py": probes}, {"c.hid"}, {"probe_pub", "CHECKS"})
+    for text in out.values():
+        compile(text, "m.py", "exec")
+    assert "verdict_pub" in out["checks.py"] and "helper_public" in out["checks.py"]
+    for gone in ("verdict_hid", "helper_secret", "SECRET_LIMIT", "0.123456", "c.hid"):
+        assert gone not in out["checks.py"], gone
+    assert "probe_pub" in out["probes.py"]
+    for gone in ("probe_hid", "secret_builder", "(16, 8, 1, 9, 11)"):
+        assert gone not in out["probes.py"], gone
+
+
+def test_the_bundle_still_grades_the_public_centernet_checks(bundle):
+    released = assignment_mod.load(bundle / "grader" / "assignments" / "centernet")
+    training = set(released.checks_module.TRAINING_COMPONENTS)
+    components = [c.name for c in released.rubric.components if c.name not in training]
+    results = grade(released, CachedExecutor(InProcessExecutor("reference")), None, only=components, public_only=True)
+    checks = [chk for comp in results for chk in comp.checks]
+    assert checks and all(chk.status == "passed" for chk in checks), [(c.id, c.status, c.message[:200]) for c in checks]
+    assert all(rc.visibility == "public" for _, rc in released.rubric.all_checks())
