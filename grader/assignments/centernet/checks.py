@@ -890,7 +890,7 @@ def p2o_property_failures(value: torch.Tensor, want: torch.Tensor, atol: float =
     selection: every expected row is among the non-zero rows; threshold: as many non-zero rows as
     expected; order: the non-zero rows first, in the expected order; box and confidence: judged on
     the rows that match an expected row."""
-    failures = set()
+    failures, matched, wanted = set(), 0, 0
     for bi in range(want.shape[0]):
         want_rows = want[bi][(want[bi] != 0).any(dim=1)]
         nonzero = (value[bi] != 0).any(dim=1)
@@ -906,15 +906,19 @@ def p2o_property_failures(value: torch.Tensor, want: torch.Tensor, atol: float =
         if zero_first or common != [i for i in want_ids if i in common]:
             failures.add("order")
         by_id = dict(zip(want_ids, want_rows))
+        wanted += len(want_ids)
         for got_id, row in zip(got_ids, got_rows):
             if got_id not in by_id:
                 continue
+            matched += 1
             target = by_id[got_id]
             close = (row.double() - target.double()).abs() <= atol + 1e-5 * target.double().abs()
             if not bool(close[:4].all()):
                 failures.add("box")
             if not bool(close[5]):
                 failures.add("confidence")
+    if wanted and not matched:  # nothing decoded from the right place: no property can be credited
+        return list(P2O_PROPERTIES)
     return [p for p in P2O_PROPERTIES if p in failures]
 
 
