@@ -189,6 +189,22 @@ def _public_assignment(src: Path, dst: Path) -> None:
     assignment_mod.load(dst)  # the reduced assignment must still load
 
 
+def keep_released_split(target: Path, name: str, root: Path = ROOT) -> Path | None:
+    """Before the bundle's ``hidden/`` folder of data set ``name`` is removed, keep it with the
+    grader as ``data/generated/<name>/hidden/released/`` (with the bundle's ``test_images.json``):
+    the annotations of exactly the images students received, which the grader checks against its
+    secret seed. Returns the folder, or None when the set has no hidden part."""
+    hidden = target / "hidden"
+    if not hidden.is_dir():
+        return None
+    kept = root / "data" / "generated" / name / "hidden" / "released"
+    shutil.rmtree(kept, ignore_errors=True)
+    shutil.copytree(hidden, kept)
+    if (target / "test_images.json").is_file():
+        shutil.copy2(target / "test_images.json", kept / "test_images.json")
+    return kept
+
+
 def build(out: Path, *, with_data: bool = True) -> Path:
     """Write the bundle to ``out`` (must not exist); return it."""
     if out.exists():
@@ -211,6 +227,7 @@ def build(out: Path, *, with_data: bool = True) -> Path:
             target = out / "data" / "generated" / name
             subprocess.run([sys.executable, str(ROOT / script), "--out", str(target)], check=True,
                            stdout=subprocess.DEVNULL)
+            keep_released_split(target, name)
             shutil.rmtree(target / "hidden", ignore_errors=True)
     leaks = [p for p in out.rglob("*") if p.name in FORBIDDEN]
     if leaks:

@@ -10,13 +10,26 @@ Layout (under ``--out``, default ``data/generated/detection``, git-ignored)::
 
     train/000001.jpg ...   val/...   test/...      images
     train.json, val.json                           COCO annotations (ids start at 1)
-    test_images.json                               COCO "images" and "categories" only
-    hidden/test.json                               COCO annotations of the test split
+    test_images.json                               COCO "images" and "categories" only, and
+                                                   info.images_fingerprint (see below)
+    hidden/test.json                               COCO annotations of the test split, and
+                                                   info.seed_fingerprint / images_fingerprint
 
 ``hidden/`` belongs to the grader: the student bundle ships the images, ``train.json``,
-``val.json`` and ``test_images.json``, never ``hidden/`` (nor the test split's seed: set your
-own with ``--test-seed`` or ``DETECTION_TEST_SEED`` and keep it out of the bundle). The grader's
-mAP check reads ``hidden/test.json`` (``--annotations-only`` regenerates just that file).
+``val.json`` and ``test_images.json``, never ``hidden/``. The grader's mAP check reads
+``hidden/test.json`` (``--annotations-only`` regenerates just that file).
+
+The test split's seed is a secret of the grading machine: ``DETECTION_TEST_SEED`` (an integer) or
+``DETECTION_TEST_SEED_FILE`` (a file outside the repository holding it), given to the generator
+when the bundle is built and to the grader's parent process when it grades, never to students or
+the grader's worker. Without one the generator uses ``DEFAULT_TEST_SEED``, which is public (it is
+in this file): the grader refuses to grade the challenge against it.
+
+Fingerprints: ``seed_fingerprint(seed)`` is a SHA-256 of the seed and ``GENERATOR_VERSION`` (in
+the grader's ``hidden/test.json`` only: a small seed could be found from it by trying them all);
+``images_fingerprint`` a SHA-256 of the rendered test images' pixels (before JPEG), the knobs and
+the generator version, in both files. The grader compares the two files' images fingerprints, so
+annotations made with another seed than the students' images stop grading with one line.
 
 Classes (COCO category ids): 1 enemy, 2 enemy-head, 3 friendly, 4 friendly-head. A body box
 covers the visible pixels of the whole figure (head included); a head box the visible head.
@@ -33,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import colorsys
+import hashlib
 import json
 import os
 import sys
@@ -50,7 +64,43 @@ CATEGORIES = [
     {"id": 4, "name": "friendly-head", "supercategory": "friendly"},
 ]
 SPLIT_SALT = {"train": 11, "val": 23, "test": 37}
-DEFAULT_TEST_SEED = 20260611
+DEFAULT_TEST_SEED = 20260611  # PUBLIC: the grader refuses to grade the challenge against it
+GENERATOR_VERSION = "detection-generator-2"
+SEED_ENV, SEED_FILE_ENV = "DETECTION_TEST_SEED", "DETECTION_TEST_SEED_FILE"
+
+
+class SeedError(ValueError):
+    """The secret seed is malformed or unreadable (one line)."""
+
+
+def secret_test_seed(environ=None) -> int | None:
+    """The test split's secret seed from ``$DETECTION_TEST_SEED`` or the file named by
+    ``$DETECTION_TEST_SEED_FILE`` (first whitespace-separated word); None when neither is set."""
+    environ = os.environ if environ is None else environ
+    text, where = environ.get(SEED_ENV, "").strip(), SEED_ENV
+    if not text and environ.get(SEED_FILE_ENV, "").strip():
+        where = environ[SEED_FILE_ENV].strip()
+        try:
+            text = Path(where).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SeedError(f"cannot read the seed file {where} ({SEED_FILE_ENV}): {exc.strerror}") from None
+        text = text.split()[0] if text else ""
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise SeedError(f"the test split's seed ({where}) must be an integer") from None
+
+
+def test_seed_or_default(environ=None) -> int:
+    seed = secret_test_seed(environ)
+    return DEFAULT_TEST_SEED if seed is None else seed
+
+
+def seed_fingerprint(test_seed: int) -> str:
+    """SHA-256 of the test seed and the generator version (kept with the grader only)."""
+    return hashlib.sha256(f"{GENERATOR_VERSION}|test-seed|{int(test_seed)}".encode()).hexdigest()
 
 
 @dataclass
@@ -247,10 +297,12 @@ def generate_split(split: str, count: int, knobs: Knobs, seed: int, test_seed: i
 
     rng = np.random.default_rng(split_seed(split, seed, test_seed))
     images, annotations = [], []
+    pixels = hashlib.sha256(f"{GENERATOR_VERSION}|{json.dumps(asdict(knobs), sort_keys=True)}|{count}".encode())
     if out is not None:
         (out / split).mkdir(parents=True, exist_ok=True)
     for i in range(1, count + 1):
         img, anns = render_image(rng, knobs)
+        pixels.update(np.ascontiguousarray(img).tobytes())
         name = f"{split}/{i:06d}.jpg"
         if out is not None:
             cv2.imwrite(str(out / name), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
@@ -258,15 +310,27 @@ def generate_split(split: str, count: int, knobs: Knobs, seed: int, test_seed: i
         for cat, box in anns:
             annotations.append({"id": len(annotations) + 1, "image_id": i, "category_id": cat,
                                 "bbox": [float(v) for v in box], "area": float(box[2] * box[3]), "iscrowd": 0})
-    return {"info": {"description": f"detection stand-in, split {split}", "knobs": asdict(knobs)},
-            "images": images, "annotations": annotations, "categories": CATEGORIES}
+    info = {"description": f"detection stand-in, split {split}", "knobs": asdict(knobs),
+            "generator_version": GENERATOR_VERSION, "images_fingerprint": pixels.hexdigest()}
+    if split == "test":
+        info["seed"] = seed
+        info["seed_fingerprint"] = seed_fingerprint(test_seed)
+        info["public_seed"] = test_seed == DEFAULT_TEST_SEED
+    return {"info": info, "images": images, "annotations": annotations, "categories": CATEGORIES}
+
+
+def public_test_images(test: dict) -> dict:
+    """What the student bundle gets of the test split: images and categories, and the images'
+    fingerprint (never the seed's)."""
+    info = {k: v for k, v in test["info"].items() if k not in ("seed_fingerprint", "public_seed", "seed")}
+    return {"info": info, "images": test["images"], "categories": test["categories"]}
 
 
 def hidden_test_annotations(knobs: Knobs | None = None, count: int = 300, seed: int = 0,
                             test_seed: int | None = None) -> dict:
     """The test split's COCO annotations, without writing images (what the grader needs)."""
     knobs = knobs or Knobs()
-    test_seed = test_seed if test_seed is not None else int(os.environ.get("DETECTION_TEST_SEED", DEFAULT_TEST_SEED))
+    test_seed = test_seed if test_seed is not None else test_seed_or_default()
     return generate_split("test", count, knobs, seed, test_seed, None)
 
 
@@ -277,12 +341,18 @@ def main(argv=None) -> int:
     parser.add_argument("--val", type=int, default=300)
     parser.add_argument("--test", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0, help="seed of the train and val splits")
-    parser.add_argument("--test-seed", type=int, default=int(os.environ.get("DETECTION_TEST_SEED", DEFAULT_TEST_SEED)),
-                        help="seed of the test split (keep yours private; env DETECTION_TEST_SEED)")
+    parser.add_argument("--test-seed", type=int, default=None,
+                        help=f"seed of the test split (keep yours private; default ${SEED_ENV} or the file "
+                             f"${SEED_FILE_ENV}, else the PUBLIC {DEFAULT_TEST_SEED}, which the grader refuses)")
     parser.add_argument("--annotations-only", action="store_true", help="only write hidden/test.json")
     for name, value in asdict(Knobs()).items():
         parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
     args = parser.parse_args(argv)
+    if args.test_seed is None:
+        try:
+            args.test_seed = test_seed_or_default()
+        except SeedError as exc:
+            parser.exit(2, f"make_dataset.py: {exc}\n")
     knobs = Knobs(**{k: getattr(args, k) for k in asdict(Knobs())})
     out: Path = args.out
     (out / "hidden").mkdir(parents=True, exist_ok=True)
@@ -294,10 +364,13 @@ def main(argv=None) -> int:
             (out / f"{split}.json").write_text(json.dumps(coco))
             print(f"{split}: {len(coco['images'])} images, {len(coco['annotations'])} boxes")
         test = generate_split("test", args.test, knobs, args.seed, args.test_seed, out)
-        public = {k: v for k, v in test.items() if k != "annotations"}
-        (out / "test_images.json").write_text(json.dumps(public))
+        (out / "test_images.json").write_text(json.dumps(public_test_images(test)))
     (out / "hidden" / "test.json").write_text(json.dumps(test))
     print(f"test: {len(test['images'])} images, {len(test['annotations'])} boxes (hidden/test.json)")
+    if args.test_seed == DEFAULT_TEST_SEED:
+        print(f"note: the test split uses the PUBLIC default seed; set {SEED_ENV} (or {SEED_FILE_ENV}) to a "
+              f"private one for a real class: the grader refuses to grade the challenge against the default",
+              file=sys.stderr)
     return 0
 
 

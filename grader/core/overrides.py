@@ -13,8 +13,11 @@ Format (schema 1)::
     reviewer = "B. Reviewer"              # optional, overrides the default
     submission = "alice"                  # optional: only for this submission (class grading);
                                           # without it the entry applies to every submission
+    verdict = "accepted"                  # optional: the reviewer's verdict on a reviewed-by-hand
+                                          # component (e.g. one written answer): accepted,
+                                          # partly accepted, rejected
 
-An entry needs a ``score``, a ``remark`` or both. A remark alone costs nothing and changes no
+An entry needs a ``score``, a ``remark``, a ``verdict`` or several. A remark alone costs nothing and changes no
 score; it is shown in every report. Manual components stay ``pending_review`` until an entry
 gives them a score.
 """
@@ -42,6 +45,7 @@ class Override:
     remark: str = ""
     reviewer: str = ""
     submission: Optional[str] = None
+    verdict: str = ""
 
     def as_dict(self) -> dict:
         d: dict = {}
@@ -51,10 +55,13 @@ class Override:
             d["remark"] = self.remark
         if self.reviewer:
             d["reviewer"] = self.reviewer
+        if self.verdict:
+            d["verdict"] = self.verdict
         return d
 
 
-ENTRY_KEYS = {"assignment", "component", "score", "remark", "reviewer", "submission"}
+ENTRY_KEYS = {"assignment", "component", "score", "remark", "reviewer", "submission", "verdict"}
+VERDICTS = ("accepted", "partly accepted", "rejected")
 
 
 def load_overrides(path: Path, rubrics: Iterable[Rubric]) -> list[Override]:
@@ -115,8 +122,11 @@ def parse_overrides(data: dict, rubrics: dict[str, Rubric], where: str = "<overr
             if not 0 <= score <= comp.points:
                 raise OverridesError(f"{ew}: score {score:g} is outside 0..{comp.points:g} for '{component}'")
         remark = _string(entry, "remark", ew, "")
-        if score is None and not remark:
-            raise OverridesError(f"{ew}: needs a 'score', a 'remark' or both")
+        verdict = _string(entry, "verdict", ew, "")
+        if verdict and verdict not in VERDICTS:
+            raise OverridesError(f"{ew}: verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
+        if score is None and not remark and not verdict:
+            raise OverridesError(f"{ew}: needs a 'score', a 'remark' or a 'verdict'")
         submission = _string(entry, "submission", ew)
         key = (submission, assignment, component)
         if key in seen:
@@ -124,7 +134,7 @@ def parse_overrides(data: dict, rubrics: dict[str, Rubric], where: str = "<overr
                                  + (f" of {submission}" if submission else ""))
         seen.add(key)
         out.append(Override(assignment, component, None if score is None else float(score), remark,
-                            _string(entry, "reviewer", ew, "") or default_reviewer, submission))
+                            _string(entry, "reviewer", ew, "") or default_reviewer, submission, verdict))
     return out
 
 

@@ -209,8 +209,10 @@ def _override_text(comp: ComponentResult) -> str:
     if "score" in o:
         parts.append(f"Reviewed{who}: {o['score']:g} / {comp.max_score:g} points "
                      f"(automatic checks: {comp.automatic_score:g})")
+    if o.get("verdict"):
+        parts.append(f"Verdict{who if 'score' not in o else ''}: {o['verdict']}")
     if o.get("remark"):
-        parts.append(f"Remark{who if 'score' not in o else ''}: {o['remark']}")
+        parts.append(f"Remark{who if 'score' not in o and 'verdict' not in o else ''}: {o['remark']}")
     return "\n".join(parts)
 
 

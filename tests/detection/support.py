@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from grader.core import assignment as assignment_mod
@@ -15,7 +17,22 @@ ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "reference" / "detection"
 REFERENCE_PREDICTIONS = REFERENCE / "predictions_test.json"  # committed; never copied into student/
 MAP_COMPONENTS = ("mAP challenge", "mAP challenge bonus")
+ANSWERS_COMPONENT = "Written answers (text)"
+# The test-only stand-in for the grading machine's secret seed (see conftest.py); public, never
+# for a real class. reference/detection/predictions_test.json predicts this seed's test images.
+TEST_SEED = 5150811
 _counter = itertools.count()
+
+
+def make_dataset_module():
+    """``data/detection/make_dataset.py`` as a module (the grader's copy, loaded once)."""
+    name = "_detection_make_dataset"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "data" / "detection" / "make_dataset.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses need the module registered
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def load_assignment():
@@ -47,14 +64,35 @@ def apply_edits(directory: Path, edits) -> None:
         path.write_text(text)
 
 
-def package_copy(tmp_root: Path, edits=(), predictions: Path | None = None, source: Path = REFERENCE):
-    """Copy ``source`` to ``tmp_root/<unique>/detection``, apply edits; return an executor for it."""
+SAMPLE_ANSWERS = (
+    "TAL trained better: validation mAP 0.41 against 0.33 with the fixed IoU threshold; its targets follow "
+    "what the network already predicts well.",
+    "The FPN helped most (+0.06 mAP): heads are small, and P3 sees them at stride 8.",
+    "DIoU instead of the L1 box loss changed nothing measurable: with TAL's soft targets the boxes were "
+    "already well aligned.",
+)
+
+
+def filled_answers(answers=SAMPLE_ANSWERS) -> str:
+    """The stubs' ANSWERS.md with ``answers`` written under the three questions."""
+    text = (REFERENCE / "ANSWERS.md").read_text()
+    parts = text.split("*Your answer here.*")
+    assert len(parts) == 4, "ANSWERS.md must hold three placeholders"
+    return parts[0] + "".join(a + p for a, p in zip(answers, parts[1:]))
+
+
+def package_copy(tmp_root: Path, edits=(), predictions: Path | None = None, source: Path = REFERENCE,
+                 answers: str | None = None):
+    """Copy ``source`` to ``tmp_root/<unique>/detection``, apply edits, add a predictions file and
+    an ANSWERS.md text; return an executor for it."""
     name = f"detvariant{next(_counter)}"
     target = tmp_root / name / "detection"
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", *SUBMISSION_OUTPUTS))
     apply_edits(target, edits)
     if predictions is not None:
         shutil.copy(predictions, target / "predictions_test.json")
+    if answers is not None:
+        (target / "ANSWERS.md").write_text(answers)
     return engine.InProcessExecutor(name, path=tmp_root), target
 
 

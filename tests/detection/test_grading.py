@@ -12,9 +12,10 @@ import json
 
 import pytest
 
-from grader.core import engine
+from grader.core import api, engine
 
-from .support import MAP_COMPONENTS, REFERENCE_PREDICTIONS, by_component, load_assignment, package_copy
+from .support import (ANSWERS_COMPONENT, MAP_COMPONENTS, REFERENCE_PREDICTIONS, SAMPLE_ANSWERS, by_component,
+                      filled_answers, load_assignment, package_copy)
 from .variants import CORRECT, WRONG
 
 
@@ -48,8 +49,15 @@ def test_rubric_points(assignment):
 
 
 def test_reference_gets_every_point(assignment, reference, tmp_path):
-    executor, _ = package_copy(tmp_path, predictions=REFERENCE_PREDICTIONS)
+    """With the committed predictions (of the test seed's images, see conftest.py) and answers."""
+    api.set_report_dir(tmp_path / "report")
+    executor, _ = package_copy(tmp_path, predictions=REFERENCE_PREDICTIONS, answers=filled_answers())
     results = by_component(engine.grade(assignment, executor, reference))
+    (answers,) = results[ANSWERS_COMPONENT].checks
+    for text in SAMPLE_ANSWERS:  # the reviewer sees every answer: in the message and the attachment
+        assert text[:60] in " ".join(answers.message.split())
+        assert text in (tmp_path / "report" / answers.attachments[0]).read_text()
+    api.set_report_dir(None)
     for comp in assignment.rubric.components:
         r = results[comp.name]
         if comp.manual:
@@ -74,7 +82,7 @@ def test_stubs_score_zero_not_attempted(assignment, reference):
 def _grade_variant(assignment, reference, tmp_path, variant):
     executor, _ = package_copy(tmp_path, variant.edits)
     # the Backbone's probes are the slow ones (timm models); only backbone.py can change their result
-    skip = MAP_COMPONENTS + (() if variant.component == "Backbone" else ("Backbone",))
+    skip = MAP_COMPONENTS + (ANSWERS_COMPONENT,) + (() if variant.component == "Backbone" else ("Backbone",))
     return by_component(engine.grade(assignment, executor, reference, only=_components(assignment, skip)))
 
 

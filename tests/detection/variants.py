@@ -40,6 +40,13 @@ WRONG = [
     Variant("head_shared_branch", "Head", (
         ("head.py", "reg_features = self.reg_tower(x)", "reg_features = self.cls_tower(x)"),
     ), "box deltas computed from the classification tower: one shared branch"),
+    Variant("head_objectness_from_cls_tower", "Head", (
+        ("head.py", "obj = self.obj_pred(reg_features)", "obj = self.obj_pred(self.cls_tower(x))"),
+    ), "objectness computed from the classification tower (YOLOX: from the regression branch)"),
+    Variant("head_objectness_all_deltas_first", "Head", (
+        ("head.py", "box = torch.cat([deltas.view(b, self.num_anchors, 4, h, w), obj.view(b, self.num_anchors, 1, h, w)], dim=2)",
+         "box = torch.cat([deltas, obj], dim=1)"),
+    ), "[all deltas, all objectness] instead of 5 channels per anchor"),
     Variant("tal_swapped_exponents", "TAL", (
         ("assigner.py", "scores.pow(score_exponent) * ious.pow(iou_exponent)",
          "scores.pow(iou_exponent) * ious.pow(score_exponent)"),
@@ -80,6 +87,13 @@ WRONG = [
          "    d2 = ((p[:, 0] + p[:, 2] - g[:, 0] - g[:, 2]) / 2) ** 2 + ((p[:, 1] + p[:, 3] - g[:, 1] - g[:, 3]) / 2) ** 2\n"
          "    loss = 1 - _iou + d2 / (cw * ch + eps)"),
     ), "divides by the enclosing box's area instead of its squared diagonal"),
+    Variant("diou_float16_without_upcast", "DIoU", (
+        ("losses.py", "@@diou_loss", """
+    up = lambda b: b if b.is_floating_point() else b.float()  # float16 stays float16
+    loss, _iou = _diou_and_iou(up(pred_boxes), up(gt_boxes), eps)
+    return loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()
+"""),
+    ), "float16 boxes computed in float16: 300 px boxes overflow (NaN), a float16 result where float32 is promised"),
     Variant("diou_without_eps", "DIoU", (
         ("losses.py", "loss, _iou = _diou_and_iou(pred_boxes, gt_boxes, eps)",
          "loss, _iou = _diou_and_iou(pred_boxes, gt_boxes, 0.0)"),
@@ -145,7 +159,20 @@ ALT_DIOU = '''
     return per_pair.sum() / per_pair.numel()
 '''
 
+_TAL_NORM = "(metric[j, positive.nonzero().squeeze(1)] * max_iou[j] / (max_t[j] + eps))"
+
 CORRECT = [
+    Variant("tal_norm_without_eps", "TAL", (("assigner.py", _TAL_NORM,
+                                             "(metric[j, positive.nonzero().squeeze(1)] * max_iou[j] / max_t[j])"),),
+            "the spec's formula as written, no eps"),
+    Variant("tal_norm_clamp_eps", "TAL", (("assigner.py", _TAL_NORM,
+                                           "(metric[j, positive.nonzero().squeeze(1)] * max_iou[j] / "
+                                           "max_t[j].clamp(min=eps))"),),
+            "clamp(min=eps) instead of + eps"),
+    Variant("tal_norm_mmdet_tood", "TAL", (("assigner.py", _TAL_NORM,
+                                            "(metric[j, positive.nonzero().squeeze(1)] / (max_t[j] + 1e-8) * "
+                                            "max_iou[j])"),),
+            "mmdetection TOOD's placement: t / (max_t + 1e-8) * max_iou"),
     Variant("tal_loops", "TAL", (("assigner.py", "@@task_aligned_assign", LOOP_TAL),),
             "plain Python loops over GTs and anchors"),
     Variant("diou_centre_size_form", "DIoU", (("losses.py", "@@diou_loss", ALT_DIOU),),
