@@ -806,7 +806,7 @@ def draw_forward_objects(g: torch.Generator) -> list:
                 if len(placed) == n:
                     break
                 if not placed:
-                    y, x = float(hw), float(torch.rand(1, generator=g)) * hw  # on the bottom border
+                    y, x = hw - 0.01, float(torch.rand(1, generator=g)) * hw  # on the last row (the original course did not clamp y = hw)
                 elif len(placed) == 1:
                     y, x = float(torch.rand(1, generator=g)) * hw, 0.0  # on the left border
                 else:
