@@ -37,12 +37,21 @@ def hidden_material(name: str) -> dict[str, str]:
     probes = a.probes
     public, hidden = {}, {}
     public_probes = {a.check(rc.id).probe for _, rc in a.rubric.all_checks() if rc.visibility == "public"}
-    for _, rc in a.rubric.all_checks():
-        check = a.check(rc.id)
-        side = public if rc.visibility == "public" else hidden
-        side[f"verdict of {rc.id}"] = _source(check.verdict)
-        if rc.visibility == "public" or check.probe not in public_probes:
+    visibility = {rc.id: rc.visibility for _, rc in a.rubric.all_checks()}
+    public_code = {inspect.unwrap(a.check(i).verdict).__code__ for i, v in visibility.items() if v == "public"}
+    for check_id, vis in visibility.items():
+        check = a.check(check_id)
+        side = public if vis == "public" else hidden
+        if vis == "public" or inspect.unwrap(check.verdict).__code__ not in public_code:  # a shared wrapper is public
+            side[f"verdict of {check_id}"] = _source(check.verdict)
+        if vis == "public" or check.probe not in public_probes:
             side[f"probe {check.probe}"] = _source(getattr(probes, check.probe))
+    # the Check(...) entries themselves (a verdict made by a factory names its arguments there)
+    checks_text = (a.directory / "checks.py").read_text()
+    for node in ast.walk(ast.parse(checks_text)):
+        if release._is_hidden_check(node, set(visibility)):
+            side = public if visibility[node.args[0].value] == "public" else hidden
+            side[f"entry of {node.args[0].value}"] = ast.get_source_segment(checks_text, node)
 
     def used(sources) -> set:
         names = set()
@@ -109,7 +118,7 @@ def distinctive_lines(name: str) -> dict[str, str]:
         for line in text.splitlines():
             line = line.strip()
             if len(line) >= MIN_LINE and counts[line] == 1 and line not in elsewhere and not line.startswith("#"):
-                out[line] = label
+                out.setdefault(line, label)  # the first label: a verdict before the definitions it uses
     return out
 
 
@@ -142,7 +151,7 @@ def test_the_scan_finds_hidden_code_in_an_unstripped_copy(tmp_path, name):
     shutil.copytree(assignment_mod.ASSIGNMENTS_DIR / name, tmp_path / name)
     labels = {label for _, label, _ in leaks(tmp_path, name)}
     a = assignment_mod.load(name)
-    hidden_verdicts = {f"verdict of {rc.id}" for _, rc in a.rubric.all_checks() if rc.visibility != "public"}
+    hidden_verdicts = {label for label in hidden_material(name) if label.startswith("verdict of")}
     # every hidden verdict has lines of its own, and the scan sees each of them in the full copy
     assert hidden_verdicts <= labels, sorted(hidden_verdicts - labels)
     assert labels == set(distinctive_lines(name).values())
