@@ -81,6 +81,12 @@ WRONG = [
        ("backbone.py", "self.conv2 = _conv3x3(out_channels, out_channels)",
         "self.conv2 = _conv3x3(out_channels, out_channels, stride)"),
        note="same keys and shapes, different features"),
+    _v("resnet_stage_names", "HeadlessResnet34",
+       *[("backbone.py", f"self.layer{i} = _make_stage", f"self.block{i} = _make_stage") for i in range(1, 5)],
+       ("backbone.py", "        x = self.layer1(x)\n        x = self.layer2(x)\n        x = self.layer3(x)\n"
+                       "        return self.layer4(x)\n",
+        "        x = self.block1(x)\n        x = self.block2(x)\n        x = self.block3(x)\n        return self.block4(x)\n"),
+       note="stages named block1..block4: torchvision's state_dict does not load (issue 10.4's message)"),
     # CenterNetHead
     _v("head_softmax", "CenterNetHead",
        ("head.py", "class_heatmap = torch.sigmoid(self.class_branch(input_t))",
@@ -99,6 +105,9 @@ WRONG = [
        ("loss.py", "log_p = torch.log(predict.clamp(min=eps))", "log_p = torch.log(predict)"),
        ("loss.py", "log_not_p = torch.log((1 - predict).clamp(min=eps))", "log_not_p = torch.log(1 - predict)"),
        note="no clamp: inf/NaN for predictions exactly 0 or 1"),
+    _v("loss_batch_scalar", "CenterNetLoss",
+       ("loss.py", "return -loss.sum(dim=(1, 2, 3))", "return -loss.sum()"),
+       note="loss_fl summed over the batch too: one number instead of [B] (the forward then fails)"),
     _v("focal_mean", "CenterNetLoss",
        ("loss.py", "return -loss.sum(dim=(1, 2, 3))", "return -loss.mean(dim=(1, 2, 3))"),
        note="mean over pixels instead of the sum"),
@@ -314,3 +323,37 @@ CORRECT = [
 ]
 
 ALL = WRONG + CORRECT
+
+# ------------------------------------------------------------------------------------------------
+# The points each wrong variant loses in its component (18-point components only; issue 10.5): a
+# variant wrong in one documented property keeps the points of the properties it meets. The
+# reasoning per component is in grader/assignments/centernet/rubric.toml; tests/centernet/
+# test_discrimination.py asserts these exactly (on a fresh secret seed each run).
+# ------------------------------------------------------------------------------------------------
+
+POINTS_LOST = {
+    "upscale_2h_minus_1": 1.5,  # shapes (2 + 1 of 4 weight); still learnable
+    "resnet18_blocks": 1.75,  # keys, features, train mode; the output shape is right
+    "resnet_stride_in_conv2": 1.5,
+    "resnet_stage_names": 1.75,  # nothing loads: keys, features, train mode; the output shape is right  # features and train mode; names and shape right
+    "head_softmax": 1.25,  # independent classes (3 of 8) and 'no object' (2 of 8)
+    "head_raw_offsets": 0.25,  # value ranges (1 of 8)
+    "focal_negatives_target0": 1.0,  # focal hand, focal random, forward values (4 of 8)
+    "focal_no_clamp": 0.5,  # exact 0/1 and random (with its exact case) (2 of 8)
+    "loss_batch_scalar": 1.0,  # half of focal hand/exact/random (the batch sum is right), no forward check
+    "focal_mean": 1.0,  # focal hand, focal random, forward values
+    "l1_all_pixels": 1.0,  # l1 hand, forward shape, l1 random, forward values
+    "locations_round": 1.25,  # locations (2 of 12), helpers random (2), forward (1)
+    "offsets_dy_dx_swapped": 1.25,
+    "offsets_half_pixel": 1.25,
+    "sizes_times_r": 1.0,  # sizes (1), helpers random (2), forward (1)
+    "smooth_mixes_channels": 1.0,  # smooth (2), smooth random (1), forward (1)
+    "padding_drawn": 0.25,  # forward (1 of 12)
+    "decode_dy_dx_swapped": 0.875,  # the 'box' property (1 of 4) of the decoding checks (3.5 points)
+    "confidence_flag": 0.875,  # the 'confidence' property (1 of 4) of the decoding checks
+    "topk_per_class": 1.0625,  # 'selection' (1 of 4) everywhere; 'order' (0.5 of 4) where K > H*W (random, round trip)
+    "unsorted_rows": 0.9375,  # 'order' (0.5 of 4) of the decoding checks (3.5 points), min_confidence (0.5)
+    "min_confidence_ignored": 0.8125,  # 'threshold' (0.5 of 4 of 3.5 points) and min_confidence (0.5 points)
+    "nms_across_classes": 4 / 3,  # 'keep' (1 of 3) of the kernel-3 checks (2.5 points), kernel sizes (0.5)
+    "nms_kernel_ignored": 0.5,  # kernel sizes (1 of 6 weight)
+}
