@@ -1,16 +1,22 @@
-"""The ``grader`` command: ``grader run`` (grade submissions), ``grader generate``, ``grader release``.
+"""The ``grader`` command: ``grader run`` (grade submissions), ``grader selftest``, ``grader generate``,
+``grader release``.
 
 ``grader run [SUBMISSION ...]`` grades the ``student/`` package of this checkout by default; see
 ``docs/GRADER.md`` for every option, the report formats, overrides and the isolation model.
 
 Exit status: 0 when grading completed (whatever the score), 1 when ``--fail-under`` was not met,
-2 for a bad invocation or a grader error (one line on stderr, no traceback), 130 when interrupted.
+2 for a bad invocation or a grader error (one line on stderr, no traceback) or a report that could
+not be written (one line each; the other reports are written), 3 when a check could not be graded
+because of the grader's own fault (status ``grader_error``: one line on stderr naming the checks;
+fix the grader and re-run), 130 when interrupted. In a class run a submission that cannot be graded
+is its own error row and never stops the run.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import re
 import sys
 from pathlib import Path
 from typing import Optional
@@ -23,7 +29,8 @@ from .core.runner import GradingError, RunOptions, failed_report, grade_submissi
 from .core.sandbox import ROOT, IsolationOptions, SandboxError
 from .core.submission import Submission, SubmissionError, class_members, resolve, submission_name
 
-EXIT_OK, EXIT_FAIL_UNDER, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAIL_UNDER, EXIT_ERROR, EXIT_GRADER_FAULT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+SUBMISSIONS_DIR = "submissions"  # a class run's per-submission reports: <report-dir>/submissions/<folder>/
 
 
 class UsageError(Exception):
@@ -76,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     iso.add_argument("--memory-limit", type=int, default=IsolationOptions.memory_mb, metavar="MB",
                      help=f"memory limit of the worker (default {IsolationOptions.memory_mb})")
     iso.add_argument("--keep-sandbox", action="store_true", help="keep the sandbox directory (debugging the grader)")
+    sub.add_parser("selftest", help="run the wrong-solution, alternative-solution and hostile suites (grader.selftest)",
+                   add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
     gen = sub.add_parser("generate", help="regenerate student/ from reference/ (python -m grader.generate)",
                          add_help=False)
     gen.add_argument("rest", nargs=argparse.REMAINDER)
@@ -149,35 +158,102 @@ class Progress:
             return
         print(rep.progress_line(assignment, component, chk), flush=True)
         if self.show_output and chk.status not in ("passed", "not_attempted") and chk.output:
-            print("\n".join("      " + line for line in chk.output.rstrip().splitlines()), flush=True)
+            print(rep.output_lines(chk), flush=True)
 
 
-def _write_single(report: rep.Report, args) -> None:
+def _one_line(text, limit: int = 600) -> str:
+    """Text for one stderr line: no escapes or control characters (paths hold member names)."""
+    return rep.clean(text, limit, single_line=True)
+
+
+class _Steps:
+    """Report steps: each runs under a time budget; a failing one prints one line, the others run."""
+
+    def __init__(self):
+        self.failed = 0
+
+    def __call__(self, label: str, fn, *args) -> bool:
+        try:
+            rep.within_budget(fn, *args)
+            return True
+        except Exception as exc:  # noqa: BLE001 - one line, the other reports are still written
+            self.failed += 1
+            reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else (exc.strerror or str(exc))
+            print(f"grader: error: {_one_line(label)} not written: {_one_line(reason)}", file=sys.stderr, flush=True)
+            return False
+
+
+def _writer(path, make):
+    """A report step: build the text (bounded input) and write it atomically."""
+    return lambda: rep.write_text(path, make())
+
+
+def _write_single(report: rep.Report, args, steps: _Steps) -> None:
     report_dir = Path(args.report_dir)
     if args.json:
-        rep.write_text(args.json, rep.to_json(report))
+        steps(f"--json {args.json}", _writer(args.json, lambda: rep.to_json(report)))
     if args.gradescope:
-        rep.write_text(args.gradescope, rep.gradescope_json(report, args.gradescope_hidden))
+        steps(f"--gradescope {args.gradescope}",
+              _writer(args.gradescope, lambda: rep.gradescope_json(report, args.gradescope_hidden)))
     if args.junit:
-        rep.write_text(args.junit, rep.to_junit(report))
+        steps(f"--junit {args.junit}", _writer(args.junit, lambda: rep.to_junit(report)))
     if args.markdown:
-        rep.write_text(args.markdown, rep.to_markdown(report, report_dir, Path(args.markdown)))
+        steps(f"--markdown {args.markdown}",
+              _writer(args.markdown, lambda: rep.to_markdown(report, report_dir, Path(args.markdown))))
     if args.csv:
-        rep.write_text(args.csv, rep.to_csv([report]))
+        steps(f"--csv {args.csv}", _writer(args.csv, lambda: rep.to_csv([report])))
 
 
-def _write_class(reports: list[rep.Report], args) -> None:
+def _write_class(entries: list[tuple[rep.Report, Path]], args, steps: _Steps) -> None:
+    """Per-submission reports in their own folders under ``<report-dir>/submissions/``; the grader's
+    own files (``gradebook.csv``) at the top, where no member name can land."""
+    reports = [r for r, _ in entries]
     report_dir = Path(args.report_dir)
-    for r in reports:
-        d = report_dir / r.name
-        rep.write_text(d / "report.json", rep.to_json(r))
-        rep.write_text(d / "results.json", rep.gradescope_json(r, args.gradescope_hidden))
-        rep.write_text(d / "report.md", rep.to_markdown(r, d, d / "report.md"))
-    rep.write_text(args.csv or report_dir / "gradebook.csv", rep.to_csv(reports))
+    gradebook = Path(args.csv) if args.csv else report_dir / "gradebook.csv"
+    steps(f"gradebook {gradebook}", _writer(gradebook, lambda: rep.to_csv(reports)))
+    for r, d in entries:
+        steps(f"{d / 'report.json'}", _writer(d / "report.json", lambda: rep.to_json(r)))
+        steps(f"{d / 'results.json'}", _writer(d / "results.json", lambda: rep.gradescope_json(r, args.gradescope_hidden)))
+        steps(f"{d / 'report.md'}", _writer(d / "report.md", lambda: rep.to_markdown(r, d, d / "report.md")))
     if args.json:
-        rep.write_text(args.json, rep.class_json(reports))
+        steps(f"--json {args.json}", _writer(args.json, lambda: rep.class_json(reports)))
     if args.markdown:
-        rep.write_text(args.markdown, rep.class_markdown(reports))
+        steps(f"--markdown {args.markdown}", _writer(args.markdown, lambda: rep.class_markdown(reports)))
+
+
+def report_folder(name: str, used: set) -> str:
+    """A folder name for a submission's reports: only ``[A-Za-z0-9._-]``, no leading dot, at most
+    80 characters, unique among ``used`` ignoring case (case-insensitive file systems)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")[:80] or "submission"
+    candidate, i = safe, 2
+    while candidate.lower() in used:
+        candidate, i = f"{safe}-{i}", i + 1
+    used.add(candidate.lower())
+    return candidate
+
+
+def grader_fault_line(reports: list[rep.Report]) -> Optional[str]:
+    """The one stderr line of a run with grader faults, or None."""
+    checks: dict[str, set] = {}
+    first = ""
+    for r in reports:
+        for a, chk in rep.grader_faults(r):
+            checks.setdefault(f"{a}/{chk.id}", set()).add(r.name)
+            first = first or rep.fault_message(chk)
+        if r.error_is_grader_fault:
+            checks.setdefault(f"grading {r.name}", set()).add(r.name)
+            first = first or (r.error or "")
+    if not checks:
+        return None
+    names = list(checks)
+    where = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
+    subs = {n for s in checks.values() for n in s}
+    who = f"; {len(subs)} submissions" if len(reports) > 1 else ""
+    detail = first
+    if detail.startswith(rep.GRADER_FAULT_TEXT):
+        detail = detail[len(rep.GRADER_FAULT_TEXT):].lstrip(" :")
+    return (f"grader: grader fault in {_one_line(where)} (not the student's{who}): "
+            f"{rep.clean(detail, 300, single_line=True)}; fix the grader and re-run")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -207,7 +283,7 @@ def run(args) -> int:
     class_run = bool(args.class_dir) or len(targets) > 1
     if class_run and (args.gradescope or args.junit):
         raise UsageError("--gradescope and --junit take one submission; a class run writes "
-                         "<report-dir>/<name>/results.json for each")
+                         f"<report-dir>/{SUBMISSIONS_DIR}/<name>/results.json for each")
     secrets = [str(a.directory) for a in assignments]
     if args.reference_dir:
         secrets.append(str(Path(args.reference_dir).resolve()))
@@ -220,27 +296,63 @@ def run(args) -> int:
                                    secrets=secrets, hide=list(secrets)))
     reference = None if args.public_only else reference_executor(Path(args.reference_dir) if args.reference_dir else None)
     packages = [a.rubric.package for a in assignments]
+    steps = _Steps()
     if not class_run:  # a bad single submission is a bad invocation: resolve before grading anything
         submission = resolve(targets[0], packages)
         if args.reference:
             submission.kind, submission.name = "reference", "reference"
-        report = _grade_one(submission, assignments, reference, options, args, Path(args.report_dir))
-        _write_single(report, args)
-        return EXIT_FAIL_UNDER if threshold and _below(report, threshold) else EXIT_OK
-    reports = []
-    names: set[str] = set()
-    for target in targets:
-        try:
-            submission = resolve(target, packages)
-        except SubmissionError as exc:
-            print(f"grader run: {exc}", file=sys.stderr)
-            reports.append(failed_report(_unique(submission_name(target), names), str(target), str(exc), options))
-            continue
-        submission.name = _unique(submission.name, names)
-        reports.append(_grade_one(submission, assignments, reference, options, args,
-                                  Path(args.report_dir) / submission.name))
-    _write_class(reports, args)
+        report = _grade_one(submission, assignments, reference, options, args, Path(args.report_dir), steps)
+        _write_single(report, args, steps)
+        reports = [report]
+    else:
+        entries: list[tuple[rep.Report, Path]] = []
+        names: set[str] = set()
+        folders: set[str] = set()
+        for target in targets:
+            name = _unique(rep.clean(submission_name(target), rep.NAME_LIMIT, single_line=True) or "submission", names)
+            folder = Path(args.report_dir) / SUBMISSIONS_DIR / report_folder(name, folders)
+            entries.append((_grade_member(target, name, packages, assignments, reference, options, args, folder,
+                                          steps), folder))
+        _write_class(entries, args, steps)
+        reports = [r for r, _ in entries]
+    fault = grader_fault_line(reports)
+    if fault:
+        print(fault, file=sys.stderr, flush=True)
+        return EXIT_GRADER_FAULT
+    if steps.failed:
+        return EXIT_ERROR
     return EXIT_FAIL_UNDER if threshold and any(_below(r, threshold) for r in reports) else EXIT_OK
+
+
+def _students_problem(exc: Exception) -> bool:
+    """A submission that cannot be graded because of what it is (a corrupt or oversize archive,
+    too many files for the sandbox copy), as opposed to a grader fault."""
+    if isinstance(exc, SubmissionError):
+        return True
+    return isinstance(exc, SandboxError) and bool(re.search(r"^submission\b|too large|too many", str(exc)))
+
+
+def _grade_member(target: Path, name: str, packages, assignments, reference, options: RunOptions, args,
+                  folder: Path, steps: _Steps) -> rep.Report:
+    """One submission of a class run: its report, or its error row; never an exception (but Ctrl-C)."""
+    try:
+        submission = resolve(target, packages)
+    except Exception as exc:  # noqa: BLE001 - a corrupt archive is that student's row
+        return _error_row(name, target, exc, options)
+    submission.name = name
+    try:
+        return _grade_one(submission, assignments, reference, options, args, folder, steps)
+    except Exception as exc:  # noqa: BLE001 - e.g. the sandbox copy cap: that student's row
+        return _error_row(name, target, exc, options)
+
+
+def _error_row(name: str, target: Path, exc: Exception, options: RunOptions) -> rep.Report:
+    students = _students_problem(exc)
+    message = str(exc) if students else f"{type(exc).__name__}: {exc}"
+    print(f"grader run: {_one_line(message if students else f'{name}: ' + message)}", file=sys.stderr, flush=True)
+    report = failed_report(name, str(target), message, options)
+    report.error_is_grader_fault = not students
+    return rep.bound_report(report)
 
 
 def _unique(name: str, used: set) -> str:
@@ -251,17 +363,19 @@ def _unique(name: str, used: set) -> str:
     return candidate
 
 
-def _grade_one(submission: Submission, assignments, reference, options: RunOptions, args, report_dir: Path):
+def _grade_one(submission: Submission, assignments, reference, options: RunOptions, args, report_dir: Path,
+               steps: Optional[_Steps] = None):
     mode = "in-process" if options.in_process else "isolated"
     if not args.quiet:
-        print(f"grading {submission.name} ({submission.kind}, {mode})", flush=True)
+        print(f"grading {_one_line(submission.name)} ({submission.kind}, {mode})", flush=True)
     options.report_dir = report_dir
     try:
         report = grade_submission(submission, assignments, reference, options,
                                   Progress(args.quiet, show_output=options.in_process))
     finally:
         submission.cleanup()
-    print(rep.terminal_summary(report), flush=True)
+    rep.bound_report(report)
+    (steps or _Steps())("the terminal summary", lambda: print(rep.terminal_summary(report), flush=True))
     return report
 
 
@@ -275,13 +389,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         from . import release
 
         return release.main(argv[1:])
+    if argv[:1] == ["selftest"]:
+        from . import selftest
+
+        return selftest.main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         return run(args)
     except (UsageError, GradingError, SubmissionError, SandboxError, RubricError) as exc:
         # (OverridesError is a RubricError)
-        message = " ".join(str(exc).split())
-        print(f"grader: error: {message}", file=sys.stderr)
+        print(f"grader: error: {_one_line(exc, 4000)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("grader: interrupted", file=sys.stderr)

@@ -5,7 +5,8 @@
 - ``student/``: the generated stubs (refused when stale: run ``grader generate`` first);
 - ``tests/public/``, ``notebooks/``, ``data/tinycoco/``, ``README.md`` (the student README), ``pyproject.toml``;
 - ``grader/``: the grader itself, so ``grader run --public-only`` and the public tests work, with every
-  rubric reduced to its public checks and the hidden probes removed from ``probes.py``;
+  rubric reduced to its public checks and, in every assignment module, the hidden checks, their
+  probes, verdicts, input builders and constants removed (``public_sources``);
 - ``data/generated/<set>/``: the larger generated data sets, produced by their generators directly into
   the bundle, minus their ``hidden/`` folders (the held-out test annotations). The generators
   themselves stay with the instructor: they hold the test split's seed.
@@ -87,16 +88,104 @@ def strip_probes(source: str, remove: set[str]) -> str:
     return "".join(line for i, line in enumerate(lines) if i not in drop)
 
 
+def _node_lines(node: ast.stmt) -> range:
+    decorators = getattr(node, "decorator_list", [])
+    start = min([node.lineno] + [d.lineno for d in decorators])
+    return range(start - 1, node.end_lineno)
+
+
+def _defined_name(node: ast.stmt) -> str | None:
+    """The one name a top-level def, class or plain ``NAME = ...`` binds (None for other statements)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return node.name
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        return node.targets[0].id
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return node.target.id
+    return None
+
+
+def _referenced(nodes) -> set[str]:
+    """Names a list of statements uses: ``name`` and ``module.name`` both count as ``name``."""
+    used: set[str] = set()
+    for node in nodes:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
+                used.add(sub.id)
+            elif isinstance(sub, ast.Attribute):
+                used.add(sub.attr)
+    return used
+
+
+def _is_hidden_check(node: ast.expr, hidden: set[str]) -> bool:
+    """``Check("<hidden id>", ...)`` in a list literal."""
+    return (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Check"
+            and bool(node.args) and isinstance(node.args[0], ast.Constant) and node.args[0].value in hidden)
+
+
+def public_sources(sources: dict[str, str], hidden_checks: set[str], roots: set[str]) -> dict[str, str]:
+    """The modules of an assignment (``{file name: source}``: checks.py, probes.py and the modules
+    they load) without the hidden checks and without every top-level definition only they need.
+
+    1. ``Check("<hidden id>", ...)`` entries leave the list literals they sit in;
+    2. then, until nothing changes, a top-level def, class or ``NAME = ...`` goes when no other kept
+       statement of any of the modules uses its name (``P.name`` counts: the modules load each
+       other by path) and it is not one of ``roots`` (the public probes, ``CHECKS``).
+    So no hidden verdict, hidden probe, hidden input builder or constant only they use ships."""
+    trees = {name: ast.parse(text) for name, text in sources.items()}
+    drop: dict[str, set[int]] = {name: set() for name in sources}
+    for name, tree in trees.items():
+        lines = sources[name].splitlines(keepends=True)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.List):
+                for elt in node.elts:
+                    if _is_hidden_check(elt, hidden_checks):
+                        span = set(range(elt.lineno - 1, elt.end_lineno))
+                        # whole lines only: a Check call that shares a line with a kept one stays
+                        if all(lines[i].strip() and _only_this(elt, node, i) for i in span):
+                            drop[name].update(span)
+                            node.elts = [e for e in node.elts if e is not elt]
+    kept = {name: list(tree.body) for name, tree in trees.items()}
+    changed = True
+    while changed:
+        changed = False
+        for name in kept:
+            for node in list(kept[name]):
+                defined = _defined_name(node)
+                if defined is None or defined in roots or defined.startswith("__"):
+                    continue
+                others = [n for mod in kept.values() for n in mod if n is not node]
+                if defined not in _referenced(others):
+                    kept[name].remove(node)
+                    drop[name].update(_node_lines(node))
+                    changed = True
+    out = {}
+    for name, text in sources.items():
+        lines = text.splitlines(keepends=True)
+        out[name] = "".join(line for i, line in enumerate(lines) if i not in drop[name])
+    return out
+
+
+def _only_this(elt: ast.expr, parent: ast.List, line: int) -> bool:
+    """No other element of ``parent`` has code on ``line`` (0-based)."""
+    return not any(e is not elt and e.lineno - 1 <= line <= e.end_lineno - 1 for e in parent.elts)
+
+
 def _public_assignment(src: Path, dst: Path) -> None:
-    """Copy one assignment directory with its hidden checks and hidden-only probes removed."""
+    """Copy one assignment directory with its hidden checks, hidden probes and every definition only
+    they use removed from its Python modules (``public_sources``)."""
     loaded = assignment_mod.load(src)
-    public_probes, hidden_probes = set(), set()
+    public_probes, hidden_checks = set(), set()
     for comp, rc in loaded.rubric.all_checks():
-        (public_probes if rc.visibility == "public" else hidden_probes).add(loaded.check(rc.id).probe)
+        if rc.visibility == "public":
+            public_probes.add(loaded.check(rc.id).probe)
+        else:
+            hidden_checks.add(rc.id)
     _copy(src, dst)
     (dst / "rubric.toml").write_text(public_rubric_text((src / "rubric.toml").read_text()))
-    probes = dst / "probes.py"
-    probes.write_text(strip_probes(probes.read_text(), hidden_probes - public_probes))
+    modules = {p.name: p.read_text() for p in sorted(dst.glob("*.py"))}
+    for name, text in public_sources(modules, hidden_checks, public_probes | {"CHECKS"}).items():
+        (dst / name).write_text(text)
     assignment_mod.load(dst)  # the reduced assignment must still load
 
 

@@ -21,6 +21,13 @@ JSON schema, version 1 (keys always present unless marked optional)::
     options          the options that change what was graded
     started_at       ISO time;  timings {total_seconds, assignments: {name: seconds}}
     error            null, or a one-line reason the submission could not be graded (class runs)
+    grader_faults    ["assignment/check", ...]: checks with status "grader_error" (the grader's own
+                     fault, not the student's: re-run after fixing the grader); "(whole submission)"
+                     when the error above is the grader's
+
+Student-controlled text (messages, output tails, submission and member names) is bounded and
+neutralised in every format (``bound_report``): no terminal escapes, Markdown without live links,
+images, HTML or emphasis from it, CSV cells that no spreadsheet reads as a formula.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import json
 import math
 import os
 import re
+import urllib.parse
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +50,104 @@ from .rubric import Rubric
 
 SCHEMA_VERSION = 1
 VOLATILE_KEYS = ("seconds", "started_at", "timings", "total_seconds", "worker_peak_rss_mb")  # vary run to run
+
+GRADER_FAULT = "grader_error"  # status of a check the grader could not grade (its own fault)
+GRADER_FAULT_TEXT = "grader fault, not your code"
+
+# Bounds on what a report holds (DESIGN.md principle 6; issue 9.6): a 2 MB message or a list of
+# 200 000 attachments from a verdict costs no report step more than these.
+MESSAGE_LIMIT = 4000      # characters of a check's message (then a note says how much was cut)
+OUTPUT_LIMIT = 4000       # characters of a check's output tail (the end is kept)
+NAME_LIMIT = 200          # submission names, sources, attachment names
+ATTACHMENT_LIMIT = 20     # attachments listed per check
+
+
+# ----------------------------------------------------------------------------------------------
+# Student-controlled text: bounded and neutralised before any writer sees it
+# ----------------------------------------------------------------------------------------------
+
+# Terminal escape sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), DCS/SOS/PM/APC
+# (ESC P/X/^/_ ... ST), and two-character escapes; then the C0/C1 controls but tab and newline,
+# and the invisible characters that reorder or hide text (bidirectional overrides, zero widths).
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|[ -/]*[0-~]?)"
+                   r"|\x9b[0-?]*[ -/]*[@-~]?")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def clean(text, limit: int = MESSAGE_LIMIT, *, single_line: bool = False, keep: str = "head") -> str:
+    """``text`` as a report may show it: at most ``limit`` characters (a note says how many more
+    there were; ``keep="tail"`` keeps the end, for output tails), without terminal escapes, control
+    characters (but tab and newline) or invisible reordering characters, without lone surrogates
+    (they cannot be written as UTF-8), on one line if ``single_line``. Idempotent."""
+    text = text if isinstance(text, str) else str(text)
+    total = len(text)
+    room = limit if total <= limit else max(0, limit - 48)
+    part = text[:room] if keep == "head" else text[total - room:]
+    part = part.encode("utf-8", "replace").decode("utf-8")
+    part = _CONTROL.sub("", _ANSI.sub("", part))
+    if single_line:
+        part = " ".join(part.split())
+    if total > limit:
+        note = f"[cut: {total - room} more characters]"
+        part = f"{part} … {note}" if keep == "head" else f"{note} … {part}"
+    return part
+
+
+def bound_report(report: "Report") -> "Report":
+    """Bound and neutralise, in place, every student-controlled text of ``report`` (check messages
+    and outputs, attachment lists, submission name and source, the error line); returns it.
+    Every writer calls it first; calling it again changes nothing."""
+    sub = report.submission
+    for key in ("name", "source"):
+        if key in sub:
+            sub[key] = clean(sub[key], NAME_LIMIT if key == "name" else 1000, single_line=True)
+    if report.error is not None:
+        report.error = clean(report.error, MESSAGE_LIMIT, single_line=True)
+    for comp in report.components:
+        for chk in comp.checks:
+            chk.message = clean(chk.message or "", MESSAGE_LIMIT)
+            chk.output = clean(chk.output or "", OUTPUT_LIMIT, keep="tail")
+            attachments = chk.attachments if isinstance(chk.attachments, (list, tuple)) else []
+            kept = [clean(a, NAME_LIMIT, single_line=True) for a in list(attachments[:ATTACHMENT_LIMIT])
+                    if isinstance(a, str) and "://" not in a and not a.startswith(("/", "\\"))]
+            if len(attachments) > ATTACHMENT_LIMIT:
+                chk.message = clean(f"{chk.message} [{len(attachments) - ATTACHMENT_LIMIT} more attachment(s) "
+                                    "not listed]", MESSAGE_LIMIT)
+            chk.attachments = kept
+    return report
+
+
+def is_grader_fault(chk: CheckResult) -> bool:
+    return chk.status == GRADER_FAULT
+
+
+def grader_faults(report: "Report") -> list[tuple[str, CheckResult]]:
+    """``(assignment, check)`` of every check the grader could not grade because of its own fault."""
+    return [(comp.assignment, chk) for comp, chk in report.checks() if is_grader_fault(chk)]
+
+
+def fault_message(chk: CheckResult) -> str:
+    """A grader fault's message, always starting with "grader fault, not your code"."""
+    message = chk.message or ""
+    return message if message.startswith(GRADER_FAULT_TEXT) else f"{GRADER_FAULT_TEXT}: {message}".rstrip(": ")
+
+
+def component_status(comp: ComponentResult) -> str:
+    """The status a report shows for a component: a component whose only problems are grader
+    faults is "grader_error" (never "failed": the student did not fail it)."""
+    status = comp.status
+    if comp.overridden or status == "passed":
+        return status
+    statuses = {c.status for c in comp.checks}
+    if GRADER_FAULT in statuses and statuses <= {GRADER_FAULT, "passed"}:
+        return GRADER_FAULT
+    return status
+
+
+def shows_output(chk: CheckResult) -> bool:
+    """Student-facing reports (Gradescope, Markdown, JUnit) show what the code printed only for public
+    checks: a hidden check's output can echo its hidden inputs. The JSON report keeps it."""
+    return bool(chk.output) and chk.visibility == "public"
 
 
 @dataclass
@@ -123,6 +229,7 @@ class Report:
     timings: dict = field(default_factory=dict)
     grader_version: str = ""
     error: Optional[str] = None
+    error_is_grader_fault: bool = False  # the submission could not be graded because of the grader
 
     @property
     def score(self) -> float:
@@ -158,6 +265,8 @@ class Report:
             "components": [c.to_dict() for c in self.components],
             "isolation": self.isolation, "options": self.options, "started_at": self.started_at,
             "timings": self.timings, "error": self.error,
+            "grader_faults": [f"{a}/{c.id}" for a, c in grader_faults(self)]
+                             + (["(whole submission)"] if self.error_is_grader_fault else []),
         }
 
 
@@ -185,11 +294,12 @@ def write_text(path: Path | str, text: str) -> None:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(bound_report(report).to_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
 def class_json(reports: list[Report]) -> str:
-    return json.dumps({"schema_version": SCHEMA_VERSION, "submissions": [r.to_dict() for r in reports]},
+    return json.dumps({"schema_version": SCHEMA_VERSION,
+                       "submissions": [bound_report(r).to_dict() for r in reports]},
                       indent=2, ensure_ascii=False) + "\n"
 
 
@@ -198,34 +308,43 @@ def class_json(reports: list[Report]) -> str:
 # ----------------------------------------------------------------------------------------------
 
 GRADESCOPE_VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+HIDDEN_OUTPUT_NOTE = "(what your code printed in hidden checks is not shown)"
 
 
 def _override_text(comp: ComponentResult) -> str:
     if not comp.override:
         return ""
     o = comp.override
-    who = f" ({o['reviewer']})" if o.get("reviewer") else ""
+    who = f" ({clean(o['reviewer'], NAME_LIMIT, single_line=True)})" if o.get("reviewer") else ""
     parts = []
     if "score" in o:
         parts.append(f"Reviewed{who}: {o['score']:g} / {comp.max_score:g} points "
                      f"(automatic checks: {comp.automatic_score:g})")
     if o.get("verdict"):
-        parts.append(f"Verdict{who if 'score' not in o else ''}: {o['verdict']}")
+        parts.append(f"Verdict{who if 'score' not in o else ''}: {clean(o['verdict'])}")
     if o.get("remark"):
-        parts.append(f"Remark{who if 'score' not in o and 'verdict' not in o else ''}: {o['remark']}")
+        parts.append(f"Remark{who if 'score' not in o and 'verdict' not in o else ''}: {clean(o['remark'])}")
     return "\n".join(parts)
 
 
 def _check_text(chk: CheckResult) -> str:
+    """A check's status, message and (public checks only) output tail, for student-facing reports."""
+    if is_grader_fault(chk):
+        return f"[{GRADER_FAULT_TEXT}] {fault_message(chk)}".strip()
     text = f"[{chk.status}] {chk.message}".strip()
-    if chk.output:
+    if shows_output(chk):
         text += f"\n--- output (tail) ---\n{chk.output}"
+    elif chk.output:
+        text += f"\n{HIDDEN_OUTPUT_NOTE}"
     return text
 
 
 def to_gradescope(report: Report, hidden_visibility: str = "after_due_date") -> dict:
     """Gradescope's results.json: one test per check (one per component when a reviewer set the
-    component's score, or for a manual component), top-level score after caps."""
+    component's score, or for a manual component), top-level score after caps. A check the grader
+    could not grade (``grader_error``) is hidden from the student (it says nothing about their
+    code) and the top-level output says the grading is incomplete."""
+    bound_report(report)
     tests = []
     for comp in report.components:
         title = f"{comp.assignment} / {comp.name}"
@@ -241,16 +360,26 @@ def to_gradescope(report: Report, hidden_visibility: str = "after_due_date") -> 
             continue
         for i, chk in enumerate(comp.checks):
             output = _check_text(chk) + (f"\n{note}" if note and i == 0 else "")
-            tests.append({"name": f"{title} / {chk.id}" + (f": {chk.description}" if chk.description else ""),
-                          "score": _r(chk.score), "max_score": _r(chk.max_score),
+            name = f"{title} / {chk.id}" + (f": {chk.description}" if chk.description else "")
+            if is_grader_fault(chk):
+                tests.append({"name": f"{name} ({GRADER_FAULT_TEXT})", "score": _r(chk.score),
+                              "max_score": _r(chk.max_score), "status": "failed", "output": output,
+                              "visibility": "hidden"})
+                continue
+            tests.append({"name": name, "score": _r(chk.score), "max_score": _r(chk.max_score),
                           "status": "passed" if chk.status == "passed" else "failed", "output": output,
                           "visibility": "visible" if chk.visibility == "public" else hidden_visibility})
     lines = [f"Score: {report.score:g} / {report.max_score:g}"
              + (f" (bonus {report.bonus_score:g} / {report.bonus_max_score:g})" if report.bonus_max_score else "")]
     for a in report.assignments:
         lines += policy_notes(a)
+    faults = grader_faults(report)
+    if faults:
+        lines.append(f"Grading incomplete: {len(faults)} check(s) could not be graded because of a fault in the "
+                     f"grader ({GRADER_FAULT_TEXT}); your instructor will re-run them.")
     if report.error:
-        lines.append(f"Not graded: {report.error}")
+        lines.append(f"Not graded ({GRADER_FAULT_TEXT}; your instructor will re-run it)"
+                     if report.error_is_grader_fault else f"Not graded: {report.error}")
     return {"score": _r(report.score), "execution_time": int(math.ceil(report.timings.get("total_seconds", 0))),
             "output": "\n".join(lines), "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
 
@@ -263,7 +392,7 @@ def gradescope_json(report: Report, hidden_visibility: str = "after_due_date") -
 # JUnit XML
 # ----------------------------------------------------------------------------------------------
 
-_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _xml(text: str) -> str:
@@ -273,11 +402,12 @@ def _xml(text: str) -> str:
 def to_junit(report: Report) -> str:
     """JUnit XML: a test suite per assignment, a test case per check (manual components: one
     case, skipped until reviewed). failed/not_attempted -> <failure>; error/timeout/resource_limit
-    -> <error>."""
+    and grader_error (type "grader_error", "grader fault, not your code") -> <error>."""
+    bound_report(report)
     suites = ET.Element("testsuites", name=_xml(f"grader: {report.name}"))
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for a in report.assignments:
-        suite = ET.SubElement(suites, "testsuite", name=a.name)
+        suite = ET.SubElement(suites, "testsuite", name=_xml(a.name))
         props = ET.SubElement(suite, "properties")
         for k, v in (("score", a.score), ("max_score", a.max_score), ("bonus_score", a.bonus_score)):
             ET.SubElement(props, "property", name=k, value=f"{v:g}")
@@ -311,12 +441,14 @@ def _junit_outcome(case, comp: ComponentResult, chk: Optional[CheckResult], coun
         message = f"reviewed: {comp.score:g} / {comp.max_score:g}"
     elif chk is None:
         status, message = "pending_review", "pending manual review"
+    elif is_grader_fault(chk):
+        status, message = GRADER_FAULT, fault_message(chk)
     else:
         status, message = chk.status, chk.message
     if status in ("failed", "not_attempted"):
         ET.SubElement(case, "failure", message=_xml(message[:500]), type=status).text = _xml(message)
         counts["failures"] += 1
-    elif status in ("error", "timeout", "resource_limit"):
+    elif status in ("error", "timeout", "resource_limit", GRADER_FAULT):
         ET.SubElement(case, "error", message=_xml(message[:500]), type=status).text = _xml(message)
         counts["errors"] += 1
     elif status == "pending_review":
@@ -329,18 +461,42 @@ def _junit_outcome(case, comp: ComponentResult, chk: Optional[CheckResult], coun
 # ----------------------------------------------------------------------------------------------
 
 STATUS_ICON = {"passed": "✅", "failed": "❌", "error": "💥", "timeout": "⏱️", "resource_limit": "🧱",
-               "not_attempted": "⬜", "pending_review": "⏳"}
+               "not_attempted": "⬜", "pending_review": "⏳", GRADER_FAULT: "🛠️"}
+
+# Characters with a meaning inside a Markdown line (GitHub Flavoured): emphasis, code, links and
+# images (their brackets), tables, strikethrough, math, escapes. Block markers (#, -, >, 1.) only act at the start of
+# a line, and student text never starts one here.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
+# What GitHub turns into a link without any markup: URLs, www. names, e-mail addresses and
+# @mentions, #123 references. A zero-width space after the trigger breaks each.
+_MD_AUTOLINK = re.compile(r"(:)(?=//)|(?<![A-Za-z0-9])(www)(?=\.)|(@)(?=\w)|(#)(?=\d)", re.IGNORECASE)
+_ZWSP = "\u200b"
+
+
+def md_escape(text: str) -> str:
+    """``text`` as inert Markdown: it renders as the same characters, never as a link, image,
+    HTML, emphasis or table cell boundary."""
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_AUTOLINK.sub(lambda m: m.group(0) + _ZWSP, text)
 
 
 def _md(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return text.replace("|", "\\|").replace("<", "&lt;")
+    """Student-controlled (or any) text in a Markdown table cell or list item: one line, at most
+    ``limit`` characters, escaped."""
+    return md_escape(clean(text, limit, single_line=True))
+
+
+def _md_status(status: str) -> str:
+    label = f"{GRADER_FAULT_TEXT} ({GRADER_FAULT})" if status == GRADER_FAULT else status
+    return f"{STATUS_ICON.get(status, '')} {label}"
 
 
 def to_markdown(report: Report, report_dir: Optional[Path] = None, markdown_path: Optional[Path] = None) -> str:
     """Markdown for a pull request or the CI job summary: totals, a component table, the checks
-    that lost points, reviews and policy, and attachments (PNG images linked)."""
+    that lost points, the checks the grader could not grade, reviews and policy, and attachments
+    (PNG images linked, local files only). No output tails (see ``shows_output``)."""
+    bound_report(report)
     bonus = f" (+{report.bonus_score:g} bonus of {report.bonus_max_score:g})" if report.bonus_max_score else ""
     lines = [f"## Grading report: {_md(report.name)}", "",
              f"**Score: {report.score:g} / {report.max_score:g}**{bonus}", ""]
@@ -350,18 +506,26 @@ def to_markdown(report: Report, report_dir: Optional[Path] = None, markdown_path
     for comp in report.components:
         kind = " (bonus)" if comp.bonus else (" (manual)" if comp.manual else "")
         reviewed = " (reviewed)" if comp.overridden else ""
-        lines.append(f"| {_md(comp.assignment)} | {_md(comp.name)}{kind} | {STATUS_ICON.get(comp.status, '')} "
-                     f"{comp.status}{reviewed} | {comp.score:g} / {comp.max_score:g} |")
+        lines.append(f"| {_md(comp.assignment)} | {_md(comp.name)}{kind} | {_md_status(component_status(comp))}"
+                     f"{reviewed} | {comp.score:g} / {comp.max_score:g} |")
     for a in report.assignments:
         lines.append(f"| **{_md(a.name)}** | **total** | | **{a.score:g} / {a.max_score:g}** |")
-    lost = [(comp, chk) for comp, chk in report.checks() if chk.status != "passed"]
+    lost = [(comp, chk) for comp, chk in report.checks() if chk.status != "passed" and not is_grader_fault(chk)]
     if lost:
         lines += ["", "<details><summary>Checks that lost points</summary>", "",
                   "| Check | Status | Points | Message |", "|---|---|---:|---|"]
         for comp, chk in lost:
-            lines.append(f"| {_md(comp.assignment)} / `{_md(chk.id)}` | {STATUS_ICON.get(chk.status, '')} "
-                         f"{chk.status} | {chk.score:g} / {chk.max_score:g} | {_md(chk.message)} |")
+            lines.append(f"| {_md(comp.assignment)} / `{_md_code(chk.id)}` | {_md_status(chk.status)} "
+                         f"| {chk.score:g} / {chk.max_score:g} | {_md(chk.message)} |")
         lines += ["", "</details>"]
+    faults = grader_faults(report)
+    if faults:
+        lines += ["", f"### Not graded: {GRADER_FAULT_TEXT}", "",
+                  "The grader could not grade these checks because of a fault on its side; they say nothing "
+                  "about your code and will be re-run.", "",
+                  "| Check | Points | Message |", "|---|---:|---|"]
+        lines += [f"| {_md(a)} / `{_md_code(chk.id)}` | {chk.score:g} / {chk.max_score:g} | "
+                  f"{_md(fault_message(chk))} |" for a, chk in faults]
     reviews = [(comp, _override_text(comp)) for comp in report.components if comp.override]
     notes = [n for a in report.assignments for n in policy_notes(a)]
     if reviews or notes:
@@ -376,27 +540,37 @@ def to_markdown(report: Report, report_dir: Optional[Path] = None, markdown_path
             image = name.lower().endswith((".png", ".jpg", ".jpeg", ".gif", ".svg"))
             lines.append(f"{'!' if image else ''}[{_md(chk.id)}: {_md(name)}]({link})")
     iso = report.isolation or {}
-    lines += ["", f"<sub>grader {report.grader_version} · {_isolation_summary(iso)}</sub>", ""]
+    lines += ["", f"<sub>grader {_md(report.grader_version)} · {_md(_isolation_summary(iso))}</sub>", ""]
     return "\n".join(lines)
+
+
+def _md_code(text: str) -> str:
+    """Text inside a code span of a table cell: no backticks, pipes escaped (GitHub tables)."""
+    return clean(text, NAME_LIMIT, single_line=True).replace("`", "'").replace("|", "\\|")
 
 
 def class_markdown(reports: list[Report]) -> str:
     """A class run's summary table."""
     lines = ["## Class gradebook", "", "| Submission | Score | Bonus | Status |", "|---|---:|---:|---|"]
-    lines += [f"| {_md(r.name)} | {r.score:g} / {r.max_score:g} | {r.bonus_score:g} | "
-              f"{'error: ' + _md(r.error) if r.error else 'graded'} |" for r in reports]
+    for r in reports:
+        bound_report(r)
+        lines.append(f"| {_md(r.name)} | {r.score:g} / {r.max_score:g} | {r.bonus_score:g} | "
+                     f"{_md(gradebook_status(r))} |")
     return "\n".join(lines) + "\n"
 
 
 def _attachment_link(name: str, report_dir: Optional[Path], markdown_path: Optional[Path]) -> str:
+    """A relative, percent-encoded link to a local attachment (never a remote URL)."""
     if report_dir is None:
-        return name
-    target = Path(report_dir) / name
-    base = Path(markdown_path).resolve().parent if markdown_path else Path.cwd()
-    try:
-        return os.path.relpath(target.resolve(), base).replace(os.sep, "/")
-    except ValueError:
-        return str(target)
+        link = name
+    else:
+        target = Path(report_dir) / name
+        base = Path(markdown_path).resolve().parent if markdown_path else Path.cwd()
+        try:
+            link = os.path.relpath(target.resolve(), base).replace(os.sep, "/")
+        except ValueError:
+            link = str(target)
+    return urllib.parse.quote(link, safe="/._-~")
 
 
 def _isolation_summary(iso: dict) -> str:
@@ -415,6 +589,20 @@ def _isolation_summary(iso: dict) -> str:
 # Gradebook CSV
 # ----------------------------------------------------------------------------------------------
 
+# OWASP CSV injection: a cell starting with one of these is a formula (or becomes one) in Excel,
+# LibreOffice and Google Sheets; a leading apostrophe makes it text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(text) -> str:
+    """A text cell of the gradebook: one line, bounded, never read as a formula."""
+    raw = text if isinstance(text, str) else str(text)
+    if raw.startswith(_FORMULA_START):
+        return "'" + clean(raw, MESSAGE_LIMIT, single_line=True)
+    value = clean(raw, MESSAGE_LIMIT, single_line=True)
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 def gradebook_columns(reports: list[Report]) -> list[str]:
     """Component columns ("assignment/component"), in rubric order, over all reports."""
     cols: list[str] = []
@@ -426,12 +614,24 @@ def gradebook_columns(reports: list[Report]) -> list[str]:
     return cols
 
 
+def gradebook_status(report: Report) -> str:
+    """``graded``, ``error: ...`` (not graded), or ``grader fault: ...`` (checks to re-run)."""
+    if report.error:
+        return f"{'grader fault' if report.error_is_grader_fault else 'error'}: {report.error}"
+    faults = grader_faults(report)
+    if faults:
+        return f"grader fault (re-run): {', '.join(f'{a}/{c.id}' for a, c in faults)}"
+    return "graded"
+
+
 def to_csv(reports: list[Report]) -> str:
     """One row per submission: totals, then the score of every component, then a note."""
+    for r in reports:
+        bound_report(r)
     cols = gradebook_columns(reports)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["submission", "score", "max_score", "bonus_score"] + cols + ["status", "notes"])
+    w.writerow(["submission", "score", "max_score", "bonus_score"] + [csv_cell(c) for c in cols] + ["status", "notes"])
     for r in reports:
         by_key = {f"{c.assignment}/{c.name}": c for c in r.components}
         notes = [n for a in r.assignments for n in policy_notes(a)]
@@ -439,9 +639,9 @@ def to_csv(reports: list[Report]) -> str:
         pending = [c.name for c in r.components if c.status == "pending_review"]
         if pending:
             notes.append("pending review: " + ", ".join(pending))
-        status = f"error: {r.error}" if r.error else "graded"
-        w.writerow([r.name, f"{r.score:g}", f"{r.max_score:g}", f"{r.bonus_score:g}"]
-                   + [f"{by_key[k].score:g}" if k in by_key else "" for k in cols] + [status, "; ".join(notes)])
+        w.writerow([csv_cell(r.name), f"{r.score:g}", f"{r.max_score:g}", f"{r.bonus_score:g}"]
+                   + [f"{by_key[k].score:g}" if k in by_key else "" for k in cols]
+                   + [csv_cell(gradebook_status(r)), csv_cell("; ".join(notes))])
     return out.getvalue()
 
 
@@ -449,33 +649,95 @@ def to_csv(reports: list[Report]) -> str:
 # Terminal
 # ----------------------------------------------------------------------------------------------
 
+def terminal_text(text, limit: int = MESSAGE_LIMIT) -> str:
+    """Student-controlled text for the terminal: no escape sequences or control characters."""
+    return clean(text, limit)
+
+
 def progress_line(assignment: str, component: str, chk: CheckResult, width: int = 110) -> str:
     """One line per completed check: status, points, where, message (truncated)."""
     head = f"  {chk.status:<14} {chk.score:5.2f}/{chk.max_score:<5.2f} {assignment}/{chk.id}"
-    message = " ".join(chk.message.split())
+    message = clean(fault_message(chk) if is_grader_fault(chk) else chk.message, MESSAGE_LIMIT, single_line=True)
     room = max(20, width - len(head) - 2)
     if len(message) > room:
         message = message[: room - 1] + "…"
     return f"{head}  {message}" if message else head
 
 
+def output_lines(chk: CheckResult, indent: str = "      ") -> str:
+    """A check's output tail for the terminal, indented, without escape sequences."""
+    return "\n".join(indent + line for line in clean(chk.output, OUTPUT_LIMIT, keep="tail").rstrip().splitlines())
+
+
 def terminal_summary(report: Report) -> str:
     """Per-component totals and the total, as a plain-text table."""
+    bound_report(report)
     rows = [(f"{c.assignment} / {c.name}" + (" (bonus)" if c.bonus else "") + (" (manual)" if c.manual else ""),
-             c.status + (" (reviewed)" if c.overridden else ""), f"{c.score:g} / {c.max_score:g}")
+             _terminal_status(c) + (" (reviewed)" if c.overridden else ""), f"{c.score:g} / {c.max_score:g}")
             for c in report.components]
     width = max([len(r[0]) for r in rows] + [30])
-    lines = [f"{'component':<{width}}  {'status':<24}  points", "-" * (width + 36)]
-    lines += [f"{a:<{width}}  {b:<24}  {c}" for a, b, c in rows]
-    lines.append("-" * (width + 36))
+    sw = max([len(r[1]) for r in rows] + [24])
+    lines = [f"{'component':<{width}}  {'status':<{sw}}  points", "-" * (width + sw + 12)]
+    lines += [f"{a:<{width}}  {b:<{sw}}  {c}" for a, b, c in rows]
+    lines.append("-" * (width + sw + 12))
     for a in report.assignments:
         extra = f"  (bonus {a.bonus_score:g} / {a.bonus_max_score:g})" if a.bonus_max_score else ""
-        lines.append(f"{a.name + ' total':<{width}}  {'':<24}  {a.score:g} / {a.max_score:g}{extra}")
+        lines.append(f"{a.name + ' total':<{width}}  {'':<{sw}}  {a.score:g} / {a.max_score:g}{extra}")
     for a in report.assignments:
         lines += [f"note: {n}" for n in policy_notes(a)]
     for c in report.components:
         if c.override:
             lines.append(f"review: {c.assignment} / {c.name}: {' '.join(_override_text(c).split())}")
+    faults = grader_faults(report)
+    if faults:
+        lines.append(f"note: {len(faults)} check(s) not graded ({GRADER_FAULT_TEXT}): "
+                     + ", ".join(f"{a}/{c.id}" for a, c in faults) + "; they will be re-run")
     bonus = f" (bonus included: {report.bonus_score:g})" if report.bonus_max_score else ""
     lines.append(f"TOTAL {report.score:g} / {report.max_score:g}{bonus}")
     return "\n".join(lines)
+
+
+def _terminal_status(comp: ComponentResult) -> str:
+    status = component_status(comp)
+    return GRADER_FAULT_TEXT if status == GRADER_FAULT else status
+
+
+# ----------------------------------------------------------------------------------------------
+# Running a writer under a time budget
+# ----------------------------------------------------------------------------------------------
+
+WRITER_BUDGET = 60.0  # seconds per report step; inputs are bounded, so this is a safety net
+
+
+class ReportStepTimeout(Exception):
+    """A report step ran past its budget."""
+
+
+def within_budget(fn, *args, budget: Optional[float] = None, **kwargs):
+    """``fn(*args, **kwargs)``, stopped with ``ReportStepTimeout`` after ``budget`` seconds (default
+    ``WRITER_BUDGET``). Uses SIGALRM in the main thread of POSIX systems (an outer alarm, e.g.
+    pytest-timeout's, is restored afterwards); elsewhere the bounded inputs are the only limit."""
+    import signal
+    import threading
+    import time
+
+    budget = WRITER_BUDGET if budget is None else budget
+    if (not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread()
+            or budget <= 0):
+        return fn(*args, **kwargs)
+
+    def expired(signum, frame):
+        raise ReportStepTimeout(f"took longer than {budget:g} s")
+
+    start = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expired)
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, budget)
+    if outer and outer < budget:  # never postpone an outer alarm
+        signal.setitimer(signal.ITIMER_REAL, outer)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:  # re-arm an outer alarm with what was left of it
+            signal.setitimer(signal.ITIMER_REAL, max(0.001, outer - (time.monotonic() - start)), interval)

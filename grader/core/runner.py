@@ -18,7 +18,7 @@ from . import api
 from .assignment import Assignment
 from .engine import CachedExecutor, CheckResult, InProcessExecutor, grade
 from .overrides import apply_overrides
-from .report import Report, summarize
+from .report import Report, bound_report, summarize
 from .sandbox import ROOT, IsolatedExecutor, IsolationOptions
 from .submission import Submission
 
@@ -101,14 +101,14 @@ def grade_submission(submission: Submission, assignments: list[Assignment], refe
     if hasattr(executor, "peak_worker_mb"):
         report.isolation["worker_peak_rss_mb"] = round(executor.peak_worker_mb, 1)
     report.timings = {"total_seconds": round(time.perf_counter() - t0, 3), "assignments": timings}
-    return report
+    return bound_report(report)  # student-controlled text bounded and neutralised (see report.py)
 
 
 def failed_report(submission_name: str, source: str, error: str, options: RunOptions) -> Report:
     """The report of a submission that could not be graded at all (class runs: a corrupt archive)."""
-    return Report({"name": submission_name, "source": source, "kind": "unknown"}, options=options.describe(),
-                  grader_version=grader.__version__, error=error,
-                  started_at=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
+    return bound_report(Report({"name": submission_name, "source": source, "kind": "unknown"},
+                               options=options.describe(), grader_version=grader.__version__, error=error,
+                               started_at=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()))
 
 
 def validate_only(only: list[str], assignments: list[Assignment]) -> None:

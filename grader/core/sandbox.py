@@ -1020,7 +1020,8 @@ class IsolatedExecutor:
         self._install_given(assignment)
         package = assignment.rubric.package
         if assignment.name not in self._imports:
-            outcome = self._roundtrip({"op": "import", "package": package}, self.options.import_timeout)
+            outcome = self._roundtrip({"op": "import", "package": package, "assignment": assignment.name},
+                                      self.options.import_timeout)
             if outcome.status == "timeout":
                 outcome.message = f"importing your `{package}` package did not finish: {outcome.message}"
             elif outcome.status != "ok" and not outcome.message.startswith(("importing", "not attempted")):

@@ -538,6 +538,7 @@ class Server:
         self.cfg = cfg
         self.reply_fd = reply_fd
         self.probe_modules: dict[str, object] = {}
+        self.probe_functions: dict[str, dict] = {}
         self.requests = None
 
     def send(self, message: dict) -> None:
@@ -589,6 +590,9 @@ class Server:
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             self.probe_modules[assignment] = module
+            # The functions as loaded, before any submission code runs (the import request loads
+            # them first): replacing the module's attributes later changes nothing here.
+            self.probe_functions[assignment] = {k: v for k, v in vars(module).items() if callable(v)}
         return self.probe_modules[assignment]
 
     def handle(self, req: dict) -> dict:
@@ -596,11 +600,16 @@ class Server:
         import torch
 
         reply = {"id": req.get("id"), "status": "error", "message": "", "seconds": 0.0, "output": "", "data": False}
+        if req.get("assignment"):
+            self.probes(str(req["assignment"]))  # before the submission's import-time code runs
         status, pkg, message = self.import_package(str(req.get("package")))
         if status != "ok" or req.get("op") == "import":
             reply.update(status=status, message=message)
             return reply
-        fn = getattr(self.probes(str(req["assignment"])), str(req["probe"]))
+        self.probes(str(req["assignment"]))
+        fn = self.probe_functions[str(req["assignment"])].get(str(req["probe"]))
+        if fn is None:
+            raise KeyError(f"no probe named {req['probe']!r}")
         ctx = self._context(int(req.get("seed", 0)), lambda: self.late_inputs(req))
         status, data, message, seconds, output = self._run_probe(fn, pkg, threads=int(req.get("threads", 1)), ctx=ctx)
         reply.update(status=status, message=message, seconds=seconds, output=output)

@@ -25,26 +25,29 @@ class UpscaleTwiceLayer(nn.Module):
     Args:
         in_channels: channels of the input.
         out_channels: channels of the output.
-        **kwargs: optional overrides for the transposed convolution (``nn.ConvTranspose2d``).
+        kernel_size, padding, output_padding: of the transposed convolution (stride 2). The
+            defaults are the original course's signature, kept so that its solutions drop in.
 
     Pitfall (the 2H - 1 trap): the output height of a transposed convolution is
-    ``(H - 1) * stride - 2 * padding + kernel_size + output_padding``. With ``kernel_size=3,
-    stride=2, padding=1`` and the default ``output_padding=0`` this is ``2H - 1``, not ``2H``.
-    Pick parameters that give exactly ``2H`` for every H, odd ones included, when the layer is
-    built with the two positional arguments alone.
+    ``(H - 1) * stride - 2 * padding + kernel_size + output_padding``. With the defaults
+    ``kernel_size=3, stride=2, padding=1, output_padding=0`` this is ``2H - 1``, not ``2H``.
+    The layer must return exactly ``2H x 2W`` for every H and W, odd ones included, when it is built
+    with the two positional arguments alone: for example ask the transposed convolution for the
+    size you want (``conv(x, output_size=...)`` picks the output padding itself), or build it with
+    ``output_padding=1`` (kernel 3) or ``kernel_size=4`` (padding 1).
 
     A bare transposed convolution works but tends to produce checkerboard artefacts; the
     BatchNorm + ReLU after it are part of the design.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, **kwargs):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 1,
+                 output_padding: int = 0):
         super().__init__()
         # BEGIN SOLUTION
-        # kernel 4, stride 2, padding 1: (H - 1) * 2 - 2 + 4 = 2H for every H.
-        # (kernel 3, stride 2, padding 1, output_padding 1 works as well.)
-        conv_args = dict(kernel_size=4, stride=2, padding=1, bias=False)  # BatchNorm has the bias
-        conv_args.update(kwargs)
-        self.conv = nn.ConvTranspose2d(in_channels, out_channels, **conv_args)
+        # The output padding is chosen in forward from the size we ask for, so any
+        # (kernel_size, padding) that reaches 2H or 2H - 1 works, the defaults included.
+        self.conv = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=2, padding=padding,
+                                       output_padding=output_padding, bias=False)  # BatchNorm has the bias
         self.bn = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
         # END SOLUTION
@@ -52,7 +55,8 @@ class UpscaleTwiceLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, in_channels, H, W] -> [B, out_channels, 2H, 2W]``."""
         # BEGIN SOLUTION
-        return self.relu(self.bn(self.conv(x)))
+        h, w = x.shape[-2:]
+        return self.relu(self.bn(self.conv(x, output_size=(2 * h, 2 * w))))
         # END SOLUTION
 
 

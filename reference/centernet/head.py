@@ -19,6 +19,7 @@ class CenterNetHead(nn.Module):
       could not say "no object here", and with one class softmax is constantly 1.
     * ``offset_map`` ``[B, 2, H', W']``: ``(dy, dx)``, the sub-pixel position of the centre inside
       its map pixel, in [0, 1] (a sigmoid fits).
+      Stricter than the original course, which did not bound them: offsets must lie in [0, 1].
     * ``size_map`` ``[B, 2, H', W']``: ``(h, w)`` of the box in map pixels. The paper regresses them
       with no activation; exp or ELU are acceptable too. ReLU tends to stall (zero gradient once a
       prediction is negative).
@@ -49,11 +50,11 @@ class CenterNetHead(nn.Module):
         nn.init.constant_(self.class_branch[-1].bias, -math.log((1 - prior) / prior))
         # END SOLUTION
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, K, H', W'] -> [B, C+4, H', W']``: class probabilities, (dy, dx), (h, w)."""
+    def forward(self, input_t: torch.Tensor) -> torch.Tensor:
+        """``input_t [B, K, H', W'] -> [B, C+4, H', W']``: class probabilities, (dy, dx), (h, w)."""
         # BEGIN SOLUTION
-        class_heatmap = torch.sigmoid(self.class_branch(x))
-        offset_map = torch.sigmoid(self.offset_branch(x))
-        size_map = self.size_branch(x)  # no activation, as in the paper
+        class_heatmap = torch.sigmoid(self.class_branch(input_t))
+        offset_map = torch.sigmoid(self.offset_branch(input_t))
+        size_map = self.size_branch(input_t)  # no activation, as in the paper
         return torch.cat([class_heatmap, offset_map, size_map], dim=1)
         # END SOLUTION

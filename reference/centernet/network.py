@@ -24,9 +24,11 @@ class PointsNonMaxSuppression(nn.Module):
     Peaks are found for each class independently (the paper: "for each category independently"):
     a strong object of one class must not suppress a neighbouring object of another class, so do
     not take the maximum over classes.
+    Stricter than the original course, whose tests also passed a maximum over classes.
 
     The offset and size channels (the last 4) must keep their values at every kept peak; elsewhere
     they may pass through unchanged (as here) or be zeroed, nothing downstream reads them.
+    Stricter than the original course, which did not check them: they must survive at the peaks.
 
     Args:
         kernel_size: odd side of the neighbourhood (3 in the paper).

@@ -15,7 +15,7 @@ Modules: ``backbone`` (ResNet-34 + upsampling), ``head``, ``loss``, ``convert`` 
 """
 
 from .backbone import HeadlessResnet34, ResnetBackbone, UpscaleTwiceLayer, load_resnet34_state_dict
-from .convert import ObjectsToPoints, PointsToObjects, gaussian_kernel, objects_count
+from .convert import ObjectsToPoints, PointsToObjects, objects_count
 from .data import CocoDetection, collate, load_rgb_image
 from .head import CenterNetHead
 from .loss import CenterNetLoss
@@ -31,7 +31,6 @@ __all__ = [
     "CenterNetLoss",
     "ObjectsToPoints",
     "PointsToObjects",
-    "gaussian_kernel",
     "objects_count",
     "PointsNonMaxSuppression",
     "ScaleObjects",

@@ -27,19 +27,23 @@ class UpscaleTwiceLayer(nn.Module):
     Args:
         in_channels: channels of the input.
         out_channels: channels of the output.
-        **kwargs: optional overrides for the transposed convolution (``nn.ConvTranspose2d``).
+        kernel_size, padding, output_padding: of the transposed convolution (stride 2). The
+            defaults are the original course's signature, kept so that its solutions drop in.
 
     Pitfall (the 2H - 1 trap): the output height of a transposed convolution is
-    ``(H - 1) * stride - 2 * padding + kernel_size + output_padding``. With ``kernel_size=3,
-    stride=2, padding=1`` and the default ``output_padding=0`` this is ``2H - 1``, not ``2H``.
-    Pick parameters that give exactly ``2H`` for every H, odd ones included, when the layer is
-    built with the two positional arguments alone.
+    ``(H - 1) * stride - 2 * padding + kernel_size + output_padding``. With the defaults
+    ``kernel_size=3, stride=2, padding=1, output_padding=0`` this is ``2H - 1``, not ``2H``.
+    The layer must return exactly ``2H x 2W`` for every H and W, odd ones included, when it is built
+    with the two positional arguments alone: for example ask the transposed convolution for the
+    size you want (``conv(x, output_size=...)`` picks the output padding itself), or build it with
+    ``output_padding=1`` (kernel 3) or ``kernel_size=4`` (padding 1).
 
     A bare transposed convolution works but tends to produce checkerboard artefacts; the
     BatchNorm + ReLU after it are part of the design.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, **kwargs):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 1,
+                 output_padding: int = 0):
         super().__init__()
         raise NotImplementedError("UpscaleTwiceLayer.__init__ is not implemented yet")
 

@@ -24,27 +24,20 @@ from torch import nn
 _BELOW_ONE = 1.0 - 1e-6
 
 
-def gaussian_kernel(k: int) -> torch.Tensor:
-    """A ``[2k+1, 2k+1]`` gaussian with sigma ``(k+1)/3`` and peak 1 at the centre (not normalised)."""
-    sigma = (k + 1) / 3
-    r = torch.arange(-k, k + 1, dtype=torch.float32)
-    squared_distance = r[:, None] ** 2 + r[None, :] ** 2
-    return torch.exp(-squared_distance / (2 * sigma**2))
-
-
 class ObjectsToPoints(nn.Module):
     """Targets for training: objects ``[B, N, 6]`` (in map pixels) -> points ``[B, C+4, hw, hw]``.
 
     At the location ``(floor(y), floor(x))`` of every real object (confidence > 0):
     the class channel ``cls`` is 1, channels ``C, C+1`` hold the offsets ``(dy, dx)`` and channels
-    ``C+2, C+3`` the size ``(h, w)``. The class channels are then smoothed with a gaussian, so the
+    ``C+2, C+3`` the size ``(h, w)``. The class channels are smoothed with a gaussian, so the
     pixels next to a centre are "almost positive" (the focal loss penalises them less).
 
     Args:
         hw: side of the square maps (image side / R).
         num_classes: C.
-        smooth_kernel_size: K of the gaussian kernel (size 2K+1); 0 means no smoothing.
-            The kernel does not depend on the object size (a simplification of the paper).
+        smooth_kernel_size: the side S of the square gaussian kernel, odd (3 means 3x3, as in the
+            original course); 0 means no smoothing. The kernel is ``_gaussian_2d(S)`` and does not
+            depend on the object size (a simplification of the paper).
 
     The caller divides y, x, h, w by the output stride R before calling (CenterNetLoss does).
     """
@@ -54,8 +47,24 @@ class ObjectsToPoints(nn.Module):
         self.hw = hw
         self.num_classes = num_classes
         self.smooth_kernel_size = smooth_kernel_size
-        kernel = gaussian_kernel(smooth_kernel_size) if smooth_kernel_size > 0 else None
+        kernel = self._gaussian_2d(smooth_kernel_size) if smooth_kernel_size else None
         self.register_buffer("smooth_kernel", kernel, persistent=False)
+
+    @staticmethod
+    def _gaussian_2d(kernel_size: int) -> torch.Tensor:
+        """A centred gaussian ``[S, S]``, S = ``kernel_size`` = 2K + 1 (odd), peak 1 (not normalised).
+
+        ``sigma = (K + 1) / 3`` with ``K = S // 2``, so the kernel reaches about 3 sigma from its
+        centre: ``kernel[i, j] = exp(-((i - K)**2 + (j - K)**2) / (2 * sigma**2))``.
+        Given code (the original course's staticmethod, same name and values).
+        """
+        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"smooth_kernel_size must be an odd side (1, 3, 5, ...) or 0, got {kernel_size!r}")
+        k = kernel_size // 2
+        sigma = (k + 1) / 3
+        r = torch.arange(-k, k + 1, dtype=torch.float32)
+        squared_distance = r[:, None] ** 2 + r[None, :] ** 2
+        return torch.exp(-squared_distance / (2 * sigma**2))
 
     @classmethod
     def create_default_heatmaps(cls, b: int, hw: int, c: int) -> torch.Tensor:
@@ -102,14 +111,18 @@ class ObjectsToPoints(nn.Module):
 
     @classmethod
     def smooth_points_heatmap(cls, points_heatmap: torch.Tensor, smooth_kernel: torch.Tensor) -> torch.Tensor:
-        """Convolve every channel of ``points_heatmap`` with ``smooth_kernel``, independently.
+        """Smooth the class channels of ``points_heatmap`` with ``smooth_kernel``, each on its own.
 
         Args:
-            points_heatmap: ``[B, C, H, W]`` (the forward passes the class channels only).
+            points_heatmap: ``[B, C+4, H, W]``, the whole map as in the original course: C class
+                channels (1 at object centres, 0 elsewhere), then dy, dx, h, w (the forward calls
+                this before writing them, so they are still zero).
             smooth_kernel: ``[S, S]`` with S odd (a gaussian with peak 1).
 
         Returns:
-            ``[B, C, H, W]``, same shape ("same" padding, zeros outside the map).
+            ``[B, C+4, H, W]``, same shape: each class channel convolved with the kernel ("same"
+            padding, zeros outside the map); the last 4 channels unchanged (smoothing them as well
+            is fine: they are zero here).
 
         Channels must not mix: an object of class 0 does not light up class 1. Use one grouped
         convolution (``groups=C``) rather than a Python loop over channels. Where the gaussians of
@@ -124,7 +137,8 @@ class ObjectsToPoints(nn.Module):
         Rows with confidence 0 (padding) are not drawn. Centres are clamped into the map, so an
         object whose centre lies on the right or bottom border (floor(y) == hw) lands on the last
         pixel. After smoothing, every object centre holds exactly 1 and every other pixel less
-        than 1: the focal loss treats "target == 1" as the positives.
+        than 1: the focal loss treats "target == 1" as the positives. As in the original course,
+        the class channels are smoothed first and the offsets and sizes written afterwards.
         """
         b = objects.shape[0]
         c = self.num_classes
@@ -140,18 +154,19 @@ class ObjectsToPoints(nn.Module):
         real = objects[..., 5].reshape(-1) > 0  # padding rows stay out of the maps
         batch_idx, y_idx, x_idx, class_idx = batch_idx[real], y_idx[real], x_idx[real], class_idx[real]
         points[batch_idx, class_idx, y_idx, x_idx] = 1.0
+
+        if self.smooth_kernel is not None:
+            points = self.smooth_points_heatmap(points, self.smooth_kernel)
+            # Sum-merged gaussians can exceed 1 where objects are close: cap them below 1 and put
+            # the exact 1s back at the centres.
+            heat = points[:, :c].clamp(max=_BELOW_ONE)
+            heat[batch_idx, class_idx, y_idx, x_idx] = 1.0
+            points = torch.cat([heat, points[:, c:]], dim=1)
+
         points[batch_idx, c + 0, y_idx, x_idx] = dy[real]
         points[batch_idx, c + 1, y_idx, x_idx] = dx[real]
         points[batch_idx, c + 2, y_idx, x_idx] = h[real]
         points[batch_idx, c + 3, y_idx, x_idx] = w[real]
-
-        if self.smooth_kernel is not None:
-            heat = self.smooth_points_heatmap(points[:, :c], self.smooth_kernel)
-            # Sum-merged gaussians can exceed 1 where objects are close: cap them below 1 and put
-            # the exact 1s back at the centres.
-            heat = heat.clamp(max=_BELOW_ONE)
-            heat[batch_idx, class_idx, y_idx, x_idx] = 1.0
-            points = torch.cat([heat, points[:, c:]], dim=1)
         return points
 
 
@@ -167,17 +182,22 @@ class PointsToObjects(nn.Module):
     in map pixels (the caller scales them to the image). ``confidence`` is the score itself, not a
     0/1 flag. Rows whose score is below ``min_confidence`` are all zeros (like padding rows); if
     the map has fewer than K scores, the missing rows are zeros too.
+    Stricter than the original course (its round-trip test also passed a 0/1 flag): confidence = score.
+
+    Args:
+        objects_per_image: K, stored as ``self.top_k`` (the original course's attribute name).
+        min_confidence: the score threshold, stored as ``self.min_conf``.
 
     Run PointsNonMaxSuppression first, or the K rows will mostly be neighbours of the same peak.
     """
 
     def __init__(self, objects_per_image: int = 42, min_confidence: float = 0.1):
         super().__init__()
-        self.objects_per_image = objects_per_image
-        self.min_confidence = min_confidence
+        self.top_k = objects_per_image
+        self.min_conf = min_confidence
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
-        """``[B, C+4, H, W] -> [B, objects_per_image, 6]``, rows sorted by descending confidence."""
+        """``[B, C+4, H, W] -> [B, top_k, 6]``, rows sorted by descending confidence."""
         raise NotImplementedError("PointsToObjects.forward is not implemented yet")
 
 

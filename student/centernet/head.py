@@ -21,6 +21,7 @@ class CenterNetHead(nn.Module):
       could not say "no object here", and with one class softmax is constantly 1.
     * ``offset_map`` ``[B, 2, H', W']``: ``(dy, dx)``, the sub-pixel position of the centre inside
       its map pixel, in [0, 1] (a sigmoid fits).
+      Stricter than the original course, which did not bound them: offsets must lie in [0, 1].
     * ``size_map`` ``[B, 2, H', W']``: ``(h, w)`` of the box in map pixels. The paper regresses them
       with no activation; exp or ELU are acceptable too. ReLU tends to stall (zero gradient once a
       prediction is negative).
@@ -36,6 +37,6 @@ class CenterNetHead(nn.Module):
         super().__init__()
         raise NotImplementedError("CenterNetHead.__init__ is not implemented yet")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, K, H', W'] -> [B, C+4, H', W']``: class probabilities, (dy, dx), (h, w)."""
+    def forward(self, input_t: torch.Tensor) -> torch.Tensor:
+        """``input_t [B, K, H', W'] -> [B, C+4, H', W']``: class probabilities, (dy, dx), (h, w)."""
         raise NotImplementedError("CenterNetHead.forward is not implemented yet")

@@ -20,7 +20,8 @@ class CenterNetLoss(nn.Module):
         l_offset_lambda: weight of the offset term (the paper uses 1).
         r_scale: output stride R; target objects are in image pixels and are divided by R.
         obj_to_points: the ObjectsToPoints that builds the targets; by default one is built for the
-            shape of the predictions (square maps of side H', C = channels - 4).
+            shape of the predictions (square maps of side H', C = channels - 4). (The original
+            course built ``ObjectsToPoints(**kwargs)`` once, for 64x64 maps and 2 classes.)
         **kwargs: passed to that default ObjectsToPoints (e.g. ``smooth_kernel_size``).
 
     ``forward`` returns ``[B, 3]``: per image ``(lk, l_offset_lambda * loff, l_size_lambda * lsize)``,
@@ -42,16 +43,19 @@ class CenterNetLoss(nn.Module):
         self.obj_to_points = obj_to_points
         self.obj_to_points_kwargs = kwargs
 
-    def loss_fl(self, predict: torch.Tensor, target: torch.Tensor, alpha: float = 2, beta: float = 4) -> torch.Tensor:
+    def loss_fl(self, predict_cyx: torch.Tensor, target_cyx: torch.Tensor, alpha: float = 2,
+                beta: float = 4) -> torch.Tensor:
         """Penalty-reduced pixel-wise focal loss (CenterNet paper, eq. 1), summed per image.
 
         Args:
-            predict: ``[B, C, H, W]`` predicted class probabilities in [0, 1].
-            target: ``[B, C, H, W]`` target heatmaps in [0, 1]; exactly 1 at object centres.
+            predict_cyx: ``[B, C, H, W]`` predicted class probabilities in [0, 1] (the original
+                course's name: the class, y and x axes of each image).
+            target_cyx: ``[B, C, H, W]`` target heatmaps in [0, 1]; exactly 1 at object centres.
             alpha, beta: the focal exponents (2 and 4 in the paper).
 
         Returns:
             ``[B]``: the loss of each image, summed over C, H and W (not normalised).
+            Stricter than the original course: one value per image, never a batch total.
 
         With p the prediction and t the target, a pixel contributes::
 
@@ -77,6 +81,7 @@ class CenterNetLoss(nn.Module):
         Returns:
             ``[B]``: ``sum over channels and pixels of |predict - target|`` where ``is_real_object``;
             every other pixel (no object, or a padding row) contributes 0.
+            Stricter than the original course: one value per image, never a batch total.
         """
         raise NotImplementedError("CenterNetLoss.loss_l1 is not implemented yet")
 

@@ -9,6 +9,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import torch
+
 from grader.core import assignment as assignment_module
 
 DIRECTORY = Path(__file__).resolve().parents[2] / "grader" / "assignments" / "centernet"
@@ -84,8 +86,56 @@ def test_probes_import_only_what_the_worker_has():
     assert not outside, f"probes.py imports {outside}: the worker has only the standard library, torch, torchvision, numpy"
 
 
-def test_every_probe_takes_only_the_package():
+def _params(fn) -> list:
+    return list(inspect.signature(fn).parameters)
+
+
+def test_public_probes_use_fixed_inputs_and_hidden_probes_the_secret_context():
+    """Public checks' probes take the package only (their cases are public); every probe of a hidden
+    unit check takes the probe context (its inputs come from the per-run secret seed), and its check
+    is differential (the verdict reads the cases from the reference's run with the same seed)."""
     a = _assignment()
-    for probe in {check.probe for check in a.checks.values()}:
-        params = list(inspect.signature(getattr(a.probes, probe)).parameters)
-        assert params == ["pkg"], f"probe {probe} takes {params}"
+    training = set(a.checks_module.TRAINING_COMPONENTS)
+    public_probes = {a.check(rc.id).probe for _, rc in a.rubric.all_checks() if rc.visibility == "public"}
+    for comp, rc in a.rubric.all_checks():
+        check = a.check(rc.id)
+        params = _params(getattr(a.probes, check.probe))
+        if check.probe in public_probes:
+            assert params == ["pkg"], f"public probe {check.probe} takes {params}"
+        elif comp.name not in training:
+            assert params == ["pkg", "ctx"], f"hidden probe {check.probe} takes {params}"
+            assert check.differential, f"{rc.id}: hidden, so differential"
+
+
+def _tensors(value) -> list:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tensors(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+def _same(a, b) -> bool:
+    ta, tb = _tensors(a), _tensors(b)
+    return len(ta) == len(tb) and all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(ta, tb))
+
+
+def test_hidden_inputs_change_with_the_secret_seed_and_only_with_it():
+    """No hidden case is a module constant: the reference's output of every hidden unit probe differs
+    between two seeds, and is the same for the same seed (parent and worker agree)."""
+    from grader.core.engine import InProcessExecutor
+
+    a = _assignment()
+    training = set(a.checks_module.TRAINING_COMPONENTS)
+    executor = InProcessExecutor("reference")
+    public_probes = {a.check(rc.id).probe for _, rc in a.rubric.all_checks() if rc.visibility == "public"}
+    hidden = sorted({a.check(rc.id).probe for comp, rc in a.rubric.all_checks()
+                     if comp.name not in training and a.check(rc.id).probe not in public_probes})
+    assert len(hidden) >= 12
+    for probe in hidden:
+        first, again, other = (executor.run(a, probe, seed=s) for s in (11, 11, 12))
+        assert first.status == again.status == other.status == "ok", (probe, first.message)
+        assert _same(first.data, again.data), f"{probe}: the same seed gave other inputs"
+        assert not _same(first.data, other.data), f"{probe}: another seed gave the same result (fixed inputs?)"

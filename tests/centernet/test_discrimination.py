@@ -2,8 +2,8 @@
 
 * the reference scores 18/18 with every check passed;
 * the generated stubs score 0 with every check "not attempted";
-* every plausible wrong variant (tests/centernet/variants.py) loses points in its own component and
-  keeps full marks everywhere else;
+* every plausible wrong variant (tests/centernet/variants.py) loses exactly the points of
+  ``variants.POINTS_LOST`` in its own component and keeps full marks everywhere else;
 * every alternative correct variant scores 18/18.
 
 Variants are text edits of a copy of reference/centernet, imported under unique package names from
@@ -108,6 +108,9 @@ def test_wrong_variant_loses_points_in_its_component_only(variant, centernet, re
     results = _grade(centernet, package, reference_executor, path=variant_root)
     own = results[variant.component]
     assert own.score < own.max_score - 1e-9, f"{variant.name} keeps full marks:\n{_summary(results)}"
+    assert own.max_score - own.score == pytest.approx(variants.POINTS_LOST[variant.name], abs=1e-6), (
+        f"{variant.name} loses {own.max_score - own.score:.4g} points, the table (variants.POINTS_LOST) says "
+        f"{variants.POINTS_LOST[variant.name]:.4g}:\n{_summary(results)}")
     others = {name: comp for name, comp in results.items() if name != variant.component}
     assert all(comp.score == pytest.approx(comp.max_score) for comp in others.values()), (
         f"{variant.name} also costs points outside {variant.component}:\n{_summary(results)}")
@@ -126,6 +129,10 @@ def test_every_variant_edit_matches_the_reference(tmp_path):
     """Also checked when building each variant; here all at once, with one clear failure per edit."""
     for variant in variants.ALL:
         variants.apply(variant, REFERENCE, tmp_path / variant.name)
+
+
+def test_every_wrong_variant_has_its_points_in_the_table():
+    assert set(variants.POINTS_LOST) == {v.name for v in variants.WRONG}
 
 
 def test_variants_cover_every_component(centernet):

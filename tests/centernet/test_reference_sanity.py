@@ -25,7 +25,6 @@ from reference.centernet import (
     PointsToObjects,
     ResnetBackbone,
     UpscaleTwiceLayer,
-    gaussian_kernel,
     make_centernet,
     train,
 )
@@ -200,17 +199,31 @@ def test_objects_to_points_padding_border_and_overlap():
     objects[0, 0] = torch.tensor([8.0, 8.0, 2.0, 2.0, 0.0, 1.0])  # exactly on the right/bottom border
     objects[0, 1] = torch.tensor([4.5, 4.5, 2.0, 2.0, 1.0, 1.0])
     objects[0, 2] = torch.tensor([4.5, 5.5, 2.0, 2.0, 1.0, 1.0])  # neighbour of the same class
-    points = ObjectsToPoints(hw=8, num_classes=2, smooth_kernel_size=1)(objects)
+    points = ObjectsToPoints(hw=8, num_classes=2, smooth_kernel_size=3)(objects)  # 3x3: the neighbours overlap
     assert points[0, 0, 7, 7] == 1 and points[0, 0, 0, 0] < 1  # border object on the last pixel;
     assert points[0, 1, 4, 4] == 1 and points[0, 1, 4, 5] == 1  # padding row not drawn at (0, 0)
     assert (points[0, :2] == 1).sum() == 3 and points[0, :2].max() == 1
     assert points[0, 0, 0, 0] == 0
 
 
-def test_gaussian_kernel():
-    k = gaussian_kernel(2)
+def test_gaussian_kernel_side_is_smooth_kernel_size():
+    k = ObjectsToPoints._gaussian_2d(5)  # side 5: K = 2, sigma = (2 + 1) / 3 = 1
     assert k.shape == (5, 5) and k[2, 2] == 1 and k.max() == 1
-    torch.testing.assert_close(k[2, 3], torch.exp(torch.tensor(-1 / (2 * 1.0**2))))  # sigma = 3/3
+    torch.testing.assert_close(k[2, 3], torch.exp(torch.tensor(-1 / (2 * 1.0**2))))
+    assert ObjectsToPoints(hw=8, num_classes=1, smooth_kernel_size=3).smooth_kernel.shape == (3, 3)
+    with pytest.raises(ValueError, match="odd"):
+        ObjectsToPoints(smooth_kernel_size=4)
+
+
+def test_smooth_points_heatmap_takes_the_whole_map():
+    points = torch.zeros(1, 2 + 4, 5, 5)
+    points[0, 1, 2, 2] = 1.0
+    points[0, 2:, 1, 1] = torch.tensor([0.5, 0.25, 3.0, 4.0])  # box channels pass through unchanged
+    out = ObjectsToPoints.smooth_points_heatmap(points, ObjectsToPoints._gaussian_2d(3))
+    assert out.shape == points.shape
+    torch.testing.assert_close(out[0, 1, 1:4, 1:4], ObjectsToPoints._gaussian_2d(3))
+    assert not out[0, 0].any()
+    torch.testing.assert_close(out[:, 2:], points[:, 2:])
 
 
 def test_nms_is_per_class():

@@ -65,9 +65,9 @@ def _v(name: str, component: str | None, *edits: tuple, note: str = "") -> Varia
 WRONG = [
     # UpscaleTwiceLayer
     _v("upscale_2h_minus_1", "UpscaleTwiceLayer",
-       ("backbone.py", "conv_args = dict(kernel_size=4, stride=2, padding=1, bias=False)",
-        "conv_args = dict(kernel_size=3, stride=2, padding=1, bias=False)"),
-       note="kernel 3, stride 2, padding 1, output_padding 0 gives 2H-1"),
+       ("backbone.py", "return self.relu(self.bn(self.conv(x, output_size=(2 * h, 2 * w))))",
+        "return self.relu(self.bn(self.conv(x)))"),
+       note="the original's defaults as they are: kernel 3, stride 2, padding 1, output_padding 0 gives 2H-1"),
     # HeadlessResnet34
     _v("resnet18_blocks", "HeadlessResnet34",
        ("backbone.py", "_make_stage(64, 64, num_blocks=3, stride=1)", "_make_stage(64, 64, num_blocks=2, stride=1)"),
@@ -81,13 +81,19 @@ WRONG = [
        ("backbone.py", "self.conv2 = _conv3x3(out_channels, out_channels)",
         "self.conv2 = _conv3x3(out_channels, out_channels, stride)"),
        note="same keys and shapes, different features"),
+    _v("resnet_stage_names", "HeadlessResnet34",
+       *[("backbone.py", f"self.layer{i} = _make_stage", f"self.block{i} = _make_stage") for i in range(1, 5)],
+       ("backbone.py", "        x = self.layer1(x)\n        x = self.layer2(x)\n        x = self.layer3(x)\n"
+                       "        return self.layer4(x)\n",
+        "        x = self.block1(x)\n        x = self.block2(x)\n        x = self.block3(x)\n        return self.block4(x)\n"),
+       note="stages named block1..block4: torchvision's state_dict does not load (issue 10.4's message)"),
     # CenterNetHead
     _v("head_softmax", "CenterNetHead",
-       ("head.py", "class_heatmap = torch.sigmoid(self.class_branch(x))",
-        "class_heatmap = torch.softmax(self.class_branch(x), dim=1)"),
+       ("head.py", "class_heatmap = torch.sigmoid(self.class_branch(input_t))",
+        "class_heatmap = torch.softmax(self.class_branch(input_t), dim=1)"),
        note="softmax over classes instead of a sigmoid per class"),
     _v("head_raw_offsets", "CenterNetHead",
-       ("head.py", "offset_map = torch.sigmoid(self.offset_branch(x))", "offset_map = self.offset_branch(x)"),
+       ("head.py", "offset_map = torch.sigmoid(self.offset_branch(input_t))", "offset_map = self.offset_branch(input_t)"),
        note="offsets without an activation leave [0, 1]"),
     # CenterNetLoss
     _v("focal_negatives_target0", "CenterNetLoss",
@@ -99,6 +105,9 @@ WRONG = [
        ("loss.py", "log_p = torch.log(predict.clamp(min=eps))", "log_p = torch.log(predict)"),
        ("loss.py", "log_not_p = torch.log((1 - predict).clamp(min=eps))", "log_not_p = torch.log(1 - predict)"),
        note="no clamp: inf/NaN for predictions exactly 0 or 1"),
+    _v("loss_batch_scalar", "CenterNetLoss",
+       ("loss.py", "return -loss.sum(dim=(1, 2, 3))", "return -loss.sum()"),
+       note="loss_fl summed over the batch too: one number instead of [B] (the forward then fails)"),
     _v("focal_mean", "CenterNetLoss",
        ("loss.py", "return -loss.sum(dim=(1, 2, 3))", "return -loss.mean(dim=(1, 2, 3))"),
        note="mean over pixels instead of the sum"),
@@ -121,9 +130,9 @@ WRONG = [
        note="sizes multiplied by R although the objects are already in map pixels"),
     _v("smooth_mixes_channels", "ObjectsToPoints",
        ("convert.py", "weight = smooth_kernel.to(points_heatmap).expand(c, 1, s, s)  # one 1-channel kernel per group\n"
-                      "        return F.conv2d(points_heatmap, weight, padding=s // 2, groups=c)",
+                      "        smoothed = F.conv2d(classes, weight, padding=s // 2, groups=c)",
         "weight = smooth_kernel.to(points_heatmap).expand(c, c, s, s)\n"
-        "        return F.conv2d(points_heatmap, weight, padding=s // 2)"),
+        "        smoothed = F.conv2d(classes, weight, padding=s // 2)"),
        note="convolution without groups: classes bleed into each other"),
     _v("padding_drawn", "ObjectsToPoints",
        ("convert.py", "real = objects[..., 5].reshape(-1) > 0", "real = objects[..., 5].reshape(-1) > -1"),
@@ -134,7 +143,7 @@ WRONG = [
         "[y_idx.to(points.dtype) + dx, x_idx.to(points.dtype) + dy,")),
     _v("confidence_flag", "PointsToObjects",
        ("convert.py", "class_idx.to(points.dtype), top_scores],",
-        "class_idx.to(points.dtype), (top_scores >= self.min_confidence).to(points.dtype)],"),
+        "class_idx.to(points.dtype), (top_scores >= self.min_conf).to(points.dtype)],"),
        note="confidence written as a 0/1 flag"),
     _v("topk_per_class", "PointsToObjects",
        ("convert.py",
@@ -153,7 +162,7 @@ WRONG = [
         "        top_scores = top_scores.gather(1, order)\n"),
        note="rows in the order of the map, not by score"),
     _v("min_confidence_ignored", "PointsToObjects",
-       ("convert.py", "keep = (top_scores >= self.min_confidence)[..., None]", "keep = (top_scores >= 0)[..., None]")),
+       ("convert.py", "keep = (top_scores >= self.min_conf)[..., None]", "keep = (top_scores >= 0)[..., None]")),
     # PointsNonMaxSuppression
     _v("nms_across_classes", "PointsNonMaxSuppression",
        ("network.py", "local_max = F.max_pool2d(scores, self.kernel_size,",
@@ -195,8 +204,8 @@ _LOOP_SIZES = '''\
 _LOOP_SMOOTH = '''\
         kernel = smooth_kernel.to(points_heatmap)[None, None]
         channels = [F.conv2d(points_heatmap[:, i:i + 1], kernel, padding=kernel.shape[-1] // 2)
-                    for i in range(points_heatmap.shape[1])]
-        return torch.cat(channels, dim=1)
+                    for i in range(points_heatmap.shape[1] - 4)]
+        return torch.cat(channels + [points_heatmap[:, -4:]], dim=1)
 '''
 _VECTOR_LOCATIONS = '''\
         b, n, _ = objects.shape
@@ -214,10 +223,12 @@ _VECTOR_SIZES = '''\
         return objects[..., 2].reshape(-1), objects[..., 3].reshape(-1)
 '''
 _VECTOR_SMOOTH = '''\
-        c = points_heatmap.shape[1]
+        classes, boxes = points_heatmap[:, :-4], points_heatmap[:, -4:]
+        c = classes.shape[1]
         s = smooth_kernel.shape[-1]
         weight = smooth_kernel.to(points_heatmap).expand(c, 1, s, s)  # one 1-channel kernel per group
-        return F.conv2d(points_heatmap, weight, padding=s // 2, groups=c)
+        smoothed = F.conv2d(classes, weight, padding=s // 2, groups=c)
+        return torch.cat([smoothed, boxes], dim=1)
 '''
 _MAX_MERGE_SMOOTH = '''\
         b, c, h, w = points_heatmap.shape
@@ -245,12 +256,12 @@ _FOCAL_MASKS = '''\
         return -(pos_loss + neg_loss).flatten(1).sum(dim=1)
 '''
 _UPSCALE_INIT = '''\
-        conv_args = dict(kernel_size=4, stride=2, padding=1, bias=False)  # BatchNorm has the bias
-        conv_args.update(kwargs)
-        self.conv = nn.ConvTranspose2d(in_channels, out_channels, **conv_args)
+        self.conv = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=2, padding=padding,
+                                       output_padding=output_padding, bias=False)  # BatchNorm has the bias
         self.bn = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
 '''
+_UPSCALE_FORWARD = "return self.relu(self.bn(self.conv(x, output_size=(2 * h, 2 * w))))"
 _RESNET_FORWARD = '''\
         x = self.layer1(x)
         x = self.layer2(x)
@@ -268,7 +279,7 @@ CORRECT = [
     _v("bare_transposed_conv", None,
        ("backbone.py", _UPSCALE_INIT,
         "        self.conv = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1)\n"),
-       ("backbone.py", "return self.relu(self.bn(self.conv(x)))", "return self.conv(x)"),
+       ("backbone.py", _UPSCALE_FORWARD, "return self.conv(x)"),
        note="ConvTranspose2d(k=4, s=2, p=1) alone (a review remark, no deduction)"),
     _v("upsample_then_conv", None,
        ("backbone.py", _UPSCALE_INIT,
@@ -276,7 +287,7 @@ CORRECT = [
         "        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False)\n"
         "        self.bn = nn.BatchNorm2d(out_channels)\n"
         "        self.relu = nn.ReLU(inplace=True)\n"),
-       ("backbone.py", "return self.relu(self.bn(self.conv(x)))", "return self.relu(self.bn(self.conv(self.up(x))))"),
+       ("backbone.py", _UPSCALE_FORWARD, "return self.relu(self.bn(self.conv(self.up(x))))"),
        note="nearest upsampling followed by a 3x3 convolution"),
     _v("resnet_modulelist_inplace_add", None,
        ("backbone.py", "return nn.Sequential(*blocks)", "return nn.ModuleList(blocks)"),
@@ -288,7 +299,8 @@ CORRECT = [
        ("backbone.py", "        return self.relu(out + identity)\n", "        out += identity\n        return self.relu(out)\n"),
        note="stages as ModuleList looped in forward; in-place residual add"),
     _v("head_exp_sizes_plain_init", None,
-       ("head.py", "size_map = self.size_branch(x)  # no activation, as in the paper", "size_map = torch.exp(self.size_branch(x))"),
+       ("head.py", "size_map = self.size_branch(input_t)  # no activation, as in the paper",
+        "size_map = torch.exp(self.size_branch(input_t))"),
        ("head.py", "        nn.init.constant_(self.class_branch[-1].bias, -math.log((1 - prior) / prior))\n", ""),
        note="exp on the sizes; class probabilities start at 0.5 (no prior bias)"),
     _v("loss_masks_log_eps", None,
@@ -311,3 +323,37 @@ CORRECT = [
 ]
 
 ALL = WRONG + CORRECT
+
+# ------------------------------------------------------------------------------------------------
+# The points each wrong variant loses in its component (18-point components only; issue 10.5): a
+# variant wrong in one documented property keeps the points of the properties it meets. The
+# reasoning per component is in grader/assignments/centernet/rubric.toml; tests/centernet/
+# test_discrimination.py asserts these exactly (on a fresh secret seed each run).
+# ------------------------------------------------------------------------------------------------
+
+POINTS_LOST = {
+    "upscale_2h_minus_1": 1.5,  # shapes (2 + 1 of 4 weight); still learnable
+    "resnet18_blocks": 1.75,  # keys, features, train mode; the output shape is right
+    "resnet_stride_in_conv2": 1.5,
+    "resnet_stage_names": 1.75,  # nothing loads: keys, features, train mode; the output shape is right  # features and train mode; names and shape right
+    "head_softmax": 1.25,  # independent classes (3 of 8) and 'no object' (2 of 8)
+    "head_raw_offsets": 0.25,  # value ranges (1 of 8)
+    "focal_negatives_target0": 1.0,  # focal hand, focal random, forward values (4 of 8)
+    "focal_no_clamp": 0.5,  # exact 0/1 and random (with its exact case) (2 of 8)
+    "loss_batch_scalar": 1.0,  # half of focal hand/exact/random (the batch sum is right), no forward check
+    "focal_mean": 1.0,  # focal hand, focal random, forward values
+    "l1_all_pixels": 1.0,  # l1 hand, forward shape, l1 random, forward values
+    "locations_round": 1.25,  # locations (2 of 12), helpers random (2), forward (1)
+    "offsets_dy_dx_swapped": 1.25,
+    "offsets_half_pixel": 1.25,
+    "sizes_times_r": 1.0,  # sizes (1), helpers random (2), forward (1)
+    "smooth_mixes_channels": 1.0,  # smooth (2), smooth random (1), forward (1)
+    "padding_drawn": 0.25,  # forward (1 of 12)
+    "decode_dy_dx_swapped": 0.875,  # the 'box' property (1 of 4) of the decoding checks (3.5 points)
+    "confidence_flag": 0.875,  # the 'confidence' property (1 of 4) of the decoding checks
+    "topk_per_class": 1.0625,  # 'selection' (1 of 4) everywhere; 'order' (0.5 of 4) where K > H*W (random, round trip)
+    "unsorted_rows": 0.9375,  # 'order' (0.5 of 4) of the decoding checks (3.5 points), min_confidence (0.5)
+    "min_confidence_ignored": 0.8125,  # 'threshold' (0.5 of 4 of 3.5 points) and min_confidence (0.5 points)
+    "nms_across_classes": 4 / 3,  # 'keep' (1 of 3) of the kernel-3 checks (2.5 points), kernel sizes (0.5)
+    "nms_kernel_ignored": 0.5,  # kernel sizes (1 of 6 weight)
+}

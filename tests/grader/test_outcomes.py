@@ -92,12 +92,15 @@ def test_warnings_never_fail(tmp_path, toy, toy_reference):
 
 
 def test_public_only_needs_no_reference(capsys):
-    code, out, _ = run_cli(["run", "--assignment", str(Path(__file__).parent / "fixtures" / "toy"),
-                            "--reference-dir", "/nonexistent", "--public-only", "--in-process",
-                            str(SUBS / "wrong")], capsys)
-    assert code == 0
+    code, out, err = run_cli(["run", "--assignment", str(Path(__file__).parent / "fixtures" / "toy"),
+                              "--reference-dir", "/nonexistent", "--public-only", "--in-process",
+                              str(SUBS / "wrong")], capsys)
     assert "add.values" in out and "scale.values" not in out  # hidden checks are not run
     assert out.strip().splitlines()[-1] == "TOTAL 1 / 2"
+    # The toy's public add.values is differential (the real assignments' public checks never are):
+    # without a reference that is the grader's fault, not the student's: exit 3, one line.
+    assert code == 3 and err.startswith("grader: grader fault in toy/add.values (not the student's)")
+    assert "failed" not in out
 
 
 def test_in_process_shows_full_tracebacks(capsys):
@@ -122,7 +125,7 @@ def test_class_run_writes_a_gradebook(tmp_path, capsys):
     assert [(r["submission"], r["score"], r["status"].split(":")[0]) for r in rows] == [
         ("alice", "6", "graded"), ("bob", "3.5", "graded"), ("carol", "0", "graded"), ("dave", "0", "error")]
     for name in ("alice", "bob", "carol"):
-        assert json.loads((out_dir / name / "report.json").read_text())["submission"]["name"] == name
-        assert (out_dir / name / "results.json").is_file() and (out_dir / name / "report.md").is_file()
+        assert json.loads((out_dir / "submissions" / name / "report.json").read_text())["submission"]["name"] == name
+        assert (out_dir / "submissions" / name / "results.json").is_file() and (out_dir / "submissions" / name / "report.md").is_file()
     combined = json.loads((tmp_path / "class.json").read_text())
     assert [s["submission"]["name"] for s in combined["submissions"]] == ["alice", "bob", "carol", "dave"]
