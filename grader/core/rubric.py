@@ -160,7 +160,8 @@ def _unknown_keys(table: dict, allowed: set, where: str) -> None:
 def parse_rubric(data: dict, path: str = "<rubric>", known_checks: set[str] | None = None) -> Rubric:
     """Validate a parsed TOML document; ``known_checks`` are the ids ``checks.py`` declares."""
     where = path
-    _unknown_keys(data, {"schema", "assignment", "title", "package", "max_score", "components", "policy", "released"}, where)
+    _unknown_keys(data, {"schema", "assignment", "title", "package", "max_score", "components", "policy", "released",
+                        "training"}, where)  # [training]: read by the assignment's training checks
     # A released rubric is the student bundle's public subset: a component may have lost all its
     # (hidden) checks there.
     released = _expect(data, "released", bool, where, default=False)
