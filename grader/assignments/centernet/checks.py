@@ -983,5 +983,6 @@ def _load_training_verdicts():
 TRAINING = _load_training_verdicts()
 TRAINING_COMPONENTS = ("Training on TinyCoco", "Full training")
 TRAINING_CHECKS = TRAINING.make_checks(Check)
+CALIBRATE = TRAINING.calibrate  # `grader calibrate --assignment centernet`
 
 CHECKS += TRAINING_CHECKS
