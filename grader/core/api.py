@@ -7,13 +7,21 @@ they are data in ``rubric.toml``.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import torch
 
-STATUSES = ("passed", "failed", "error", "timeout", "resource_limit", "not_attempted", "pending_review")
+#: ``grader_error``: the grader, not the submission, is at fault (a verdict raised, the reference
+#: failed, hidden material is missing). It scores nothing, is reported as "grader fault, not your
+#: code" and makes the run exit non-zero, so an instructor fixes it before grades go out.
+STATUSES = ("passed", "failed", "error", "timeout", "resource_limit", "not_attempted", "pending_review",
+            "grader_error")
+
+GRADER_FAULT_PREFIX = "grader fault, not your code: "
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,7 @@ class Verdict:
     fraction: float
     message: str = ""
     attachments: tuple = ()  # file names (relative to the report dir) a verdict produced
+    grader_fault: bool = False  # the grader could not judge (see ``grader_fault``), not the student's failure
 
     @property
     def passed(self) -> bool:
@@ -39,6 +48,12 @@ def failed(message: str) -> Verdict:
 
 def partial(fraction: float, message: str) -> Verdict:
     return Verdict(max(0.0, min(1.0, float(fraction))), message)
+
+
+def grader_fault(message: str) -> Verdict:
+    """The grader cannot judge this check (missing hidden file, broken reference): status
+    ``grader_error``, never the student's failure."""
+    return Verdict(0.0, message, grader_fault=True)
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,121 @@ class Check:
     timeout_floor: float = 20.0
     timeout_ceiling: float = 300.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    structure: Optional[str] = None  # "exact" | "keys" | "none"; None: "exact" when differential
+    verdict_budget: float = 60.0  # seconds the verdict may take (then the check is an "error")
+    late_inputs: Optional[Callable[[torch.Generator], Any]] = None  # parent-side, see ProbeContext
+
+    @property
+    def structure_rule(self) -> str:
+        if self.structure is not None:
+            return self.structure
+        return "exact" if self.differential else "none"
+
+
+STRUCTURE_RULES = ("exact", "keys", "none")
+
+
+# ----------------------------------------------------------------------------------------------
+# Hidden checks: their messages never show the reference's values (issue: a submission could learn
+# them run by run). The engine runs a hidden check's verdict inside ``hidden_context()``.
+# ----------------------------------------------------------------------------------------------
+
+_HIDDEN = contextvars.ContextVar("grader_hidden_check", default=False)
+
+HIDDEN_VALUE = "(hidden)"
+
+
+@contextlib.contextmanager
+def hidden_context(hidden: bool = True) -> Iterator[None]:
+    """Within this block, ``compare_*`` and ``value`` leave out expected values."""
+    token = _HIDDEN.set(bool(hidden))
+    try:
+        yield
+    finally:
+        _HIDDEN.reset(token)
+
+
+def is_hidden() -> bool:
+    """True while a hidden check's verdict runs."""
+    return _HIDDEN.get()
+
+
+def value(x: Any) -> str:
+    """``x`` for a message: its text in a public check, ``(hidden)`` in a hidden one."""
+    if is_hidden():
+        return HIDDEN_VALUE
+    if isinstance(x, float):
+        return _fmt(x)
+    if isinstance(x, torch.Tensor) and x.numel() == 1:
+        return _fmt(float(x))
+    return str(x)
+
+
+# ----------------------------------------------------------------------------------------------
+# Structure: the submission's output must hold every case the reference's output holds, so an
+# empty or truncated result can never pass a verdict that loops over what it was given.
+# ----------------------------------------------------------------------------------------------
+
+def _kind(x: Any) -> str:
+    if isinstance(x, torch.Tensor):
+        return "a tensor"
+    if isinstance(x, bool):
+        return "a boolean"
+    if isinstance(x, (int, float)):
+        return "a number"
+    if isinstance(x, str):
+        return "a string"
+    if x is None:
+        return "None"
+    if isinstance(x, dict):
+        return "a dict"
+    if isinstance(x, (list, tuple)):
+        return "a list"
+    return type(x).__name__
+
+
+def structure_problem(actual: Any, expected: Any, name: str = "result", *, rule: str = "exact",
+                      _depth: int = 0) -> Optional[str]:
+    """None when ``actual`` has the structure of ``expected``, else a message naming where not.
+
+    ``exact``: the same dict keys, the same list lengths, a tensor where a tensor is expected, a
+    number where a number is expected (None matches anything, a probe's way of saying "no value").
+    ``keys``: every key of ``expected``'s dicts present and lists as long (extra keys allowed).
+    """
+    if rule == "none" or expected is None or _depth > 64:
+        return None
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return f"{name}: expected a dict, got {_kind(actual)}"
+        missing = [k for k in expected if k not in actual]
+        if missing:
+            return f"{name}: missing {', '.join(repr(k) for k in missing[:5])}" + (" ..." if len(missing) > 5 else "")
+        if rule == "exact":
+            extra = [k for k in actual if k not in expected]
+            if extra:
+                return f"{name}: unexpected {', '.join(repr(k) for k in extra[:5])}"
+        for k, v in expected.items():
+            problem = structure_problem(actual[k], v, f"{name}[{k!r}]", rule=rule, _depth=_depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(actual, (list, tuple)):
+            return f"{name}: expected a list of {len(expected)}, got {_kind(actual)}"
+        if len(actual) != len(expected):
+            return f"{name}: {len(actual)} entries, expected {len(expected)} (every case must be present)"
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            problem = structure_problem(a, e, f"{name}[{i}]", rule=rule, _depth=_depth + 1)
+            if problem:
+                return problem
+        return None
+    if actual is None:
+        return None  # a probe may record "no value" for one case; the verdict judges it
+    if isinstance(expected, torch.Tensor) != isinstance(actual, torch.Tensor):
+        return f"{name}: expected {_kind(expected)}, got {_kind(actual)}"
+    if isinstance(expected, str) != isinstance(actual, str):
+        return f"{name}: expected {_kind(expected)}, got {_kind(actual)}"
+    return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -75,6 +205,11 @@ class Check:
 
 def _fmt(x: float) -> str:
     return f"{x:.6g}"
+
+
+def _shown(x: float) -> str:
+    """An expected value in a message: left out in hidden checks."""
+    return HIDDEN_VALUE if is_hidden() else _fmt(x)
 
 
 def compare_tensors(
@@ -106,11 +241,11 @@ def compare_tensors(
     if (a_nan != e_nan).any():
         idx = tuple(int(i) for i in torch.nonzero(a_nan != e_nan)[0])
         return (f"{name}: NaN where a number was expected (or the reverse) at index {idx}: "
-                f"expected {_fmt(float(e[idx]))}, got {_fmt(float(a[idx]))}")
+                f"expected {_shown(float(e[idx]))}, got {_fmt(float(a[idx]))}")
     a_inf = torch.isinf(a)
     if (a_inf & ~torch.isinf(e)).any():
         idx = tuple(int(i) for i in torch.nonzero(a_inf & ~torch.isinf(e))[0])
-        return f"{name}: Inf at index {idx}, expected {_fmt(float(e[idx]))}"
+        return f"{name}: Inf at index {idx}, expected {_shown(float(e[idx]))}"
     a = torch.where(a_nan, torch.zeros_like(a), a)
     e = torch.where(e_nan, torch.zeros_like(e), e)
     diff = (a - e).abs()
@@ -123,11 +258,12 @@ def compare_tensors(
     # Relative error only where the expected value is not (almost) zero; elsewhere it means nothing.
     meaningful = bad & (e.abs() > atol)
     rel_text = _fmt(float((diff[meaningful] / e.abs()[meaningful]).max())) if meaningful.any() else "n/a"
+    worst = (f"worst at index {idx}" if is_hidden()
+             else f"worst at index {idx}: expected {_fmt(float(e[idx]))}, got {_fmt(float(a[idx]))}")
     return (
         f"{name}: {int(bad.sum())} of {a.numel()} elements ({100.0 * float(bad.float().mean()):.3g}%) out of tolerance; "
         f"max abs error {_fmt(float(diff.max()))}, max rel error {rel_text}; "
-        f"worst at index {idx}: expected {_fmt(float(e[idx]))}, got {_fmt(float(a[idx]))} "
-        f"(tolerance atol={atol:g}, rtol={rtol:g})"
+        f"{worst} (tolerance atol={atol:g}, rtol={rtol:g})"
     )
 
 
@@ -138,8 +274,10 @@ def compare_number(name: str, actual: Any, expected: float, *, atol: float = 1e-
     except (TypeError, ValueError):
         return f"{name}: expected a number, got {type(actual).__name__}"
     if math.isnan(a) and not math.isnan(expected):
-        return f"{name}: got NaN, expected {_fmt(expected)}"
+        return f"{name}: got NaN, expected a number" if is_hidden() else f"{name}: got NaN, expected {_fmt(expected)}"
     if abs(a - expected) > atol + rtol * abs(expected):
+        if is_hidden():
+            return f"{name}: off by {_fmt(abs(a - expected))} (tolerance atol={atol:g}, rtol={rtol:g})"
         return f"{name}: expected {_fmt(expected)}, got {_fmt(a)} (tolerance atol={atol:g}, rtol={rtol:g})"
     return None
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import inspect
 import io
 import os
 import random
@@ -27,6 +29,7 @@ import torch
 MAX_MESSAGE = 2000
 MAX_DEPTH = 32
 MAX_ITEMS = 1_000_000
+MAX_ELEMENTS = 64_000_000  # tensor elements in one probe result, all tensors together
 
 #: Statuses ``run_probe`` returns.
 PROBE_STATUSES = ("ok", "not_attempted", "error", "resource_limit")
@@ -144,7 +147,12 @@ def plain_data(value, path: str = "result", _depth: int = 0, _count: list | None
     if isinstance(value, torch.Tensor):
         if value.layout != torch.strided or value.is_quantized:
             raise ProbeDataError(f"{path}: a {value.layout} tensor is not supported; return a dense tensor")
-        return value.detach().to("cpu").clone()
+        if len(count) < 2:
+            count.append(0)
+        count[1] += value.numel()  # counted before copying: an expanded view is as big as it claims
+        if count[1] > MAX_ELEMENTS:
+            raise ProbeDataError(f"{path}: the probe result has more than {MAX_ELEMENTS} tensor elements")
+        return value.detach().to("cpu").contiguous().clone()
     if isinstance(value, torch.Size):
         return tuple(int(v) for v in value)
     if isinstance(value, dict):
@@ -178,22 +186,75 @@ def _from_numpy(value):
     return None
 
 
-def run_probe(fn, pkg, *, threads: int = 1, seed: int = 0, full_traceback: bool = False):
-    """Run ``fn(pkg)``; return ``(status, data, message, seconds, output)``.
+def derive_seed(seed: int, tag: str) -> int:
+    """A 63-bit seed derived from ``seed`` and a text ``tag`` (stable across processes)."""
+    digest = hashlib.sha256(f"{int(seed)}:{tag}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def seeded_generator(seed: int, tag: str) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded from ``(seed, tag)``."""
+    g = torch.Generator()
+    g.manual_seed(derive_seed(seed, tag))
+    return g
+
+
+class ProbeContext:
+    """What a probe gets besides the package under test (``def probe(pkg, ctx)``).
+
+    seed:           drawn secretly by the grading process for each grading run; the reference runs
+                    the same probe with the same seed, so hidden inputs built from it are new in every
+                    run and still compared like with like.
+    generator(tag): a ``torch.Generator`` seeded from ``(seed, tag)``: one per independent input.
+    late_inputs():  data the grading process builds only when the probe asks for it (after
+                    training, say), from a secret the probe never sees.
+    """
+
+    hidden_inputs = True
+
+    def __init__(self, seed: int, late_inputs=None):
+        self.seed = int(seed)
+        self._late_inputs = late_inputs
+
+    def generator(self, tag: str) -> torch.Generator:
+        return seeded_generator(self.seed, tag)
+
+    def late_inputs(self):
+        if self._late_inputs is None:
+            raise RuntimeError("grader: this probe has no late inputs (a check must declare late_inputs)")
+        return self._late_inputs()
+
+
+def wants_context(fn) -> bool:
+    """Whether a probe function takes the context as a second positional argument."""
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+def run_probe(fn, pkg, *, threads: int = 1, seed: int = 0, full_traceback: bool = False, ctx=None):
+    """Run ``fn(pkg)`` (or ``fn(pkg, ctx)``); return ``(status, data, message, seconds, output)``.
+
+    ``ctx`` is the probe's ``ProbeContext`` (one with ``seed`` is made when it is None).
 
     status: "ok", "not_attempted" (NotImplementedError), "resource_limit" (memory or file-size
     limit) or "error" (any other exception, ``sys.exit`` included). Warnings never fail a probe.
     ``data`` is plain data (``plain_data``). ``output`` is the tail of what the probe printed; with
     ``full_traceback`` the full traceback of a failure is appended to it (local debugging).
     """
-    prepare_determinism(threads, seed)
+    ctx = ctx if ctx is not None else ProbeContext(seed)
+    prepare_determinism(threads, seed)  # torch's global RNG stays fixed: hidden inputs use ctx.generator
+    call = (lambda: fn(pkg, ctx)) if wants_context(fn) else (lambda: fn(pkg))
     out = TailBuffer()
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with contextlib.redirect_stdout(out):
-                data = plain_data(fn(pkg))
+                data = plain_data(call())
         return "ok", data, "", time.perf_counter() - start, out.getvalue()
     except ProbeDataError as exc:
         return "error", None, f"unexpected output from your code: {exc}"[:MAX_MESSAGE], \

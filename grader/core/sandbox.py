@@ -774,9 +774,12 @@ class IsolatedExecutor:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def run(self, assignment: Assignment, probe: str, *, threads: int = 1, timeout=0) -> ProbeOutcome:
+    def run(self, assignment: Assignment, probe: str, *, threads: int = 1, timeout=0, seed: int = 0,
+            late_inputs=None) -> ProbeOutcome:
         """Run one probe of ``assignment`` in the worker (engine executor interface). ``timeout``:
-        seconds, or a function returning them (read again while the probe runs)."""
+        seconds, or a function returning them (read again while the probe runs). ``seed`` reaches
+        the probe's context; ``late_inputs`` (a function here) answers the probe's request for
+        them, written to the run folder only when the probe asks."""
         self._install_probes(assignment)
         package = assignment.rubric.package
         if assignment.name not in self._imports:
@@ -790,17 +793,19 @@ class IsolatedExecutor:
         if failed is not None:
             return ProbeOutcome(failed.status, message=failed.message)
         request = {"op": "probe", "assignment": assignment.name, "package": package, "probe": probe,
-                   "threads": int(threads)}
-        return self._roundtrip(request, timeout if callable(timeout) else (timeout or 60.0))
+                   "threads": int(threads), "seed": int(seed)}
+        return self._roundtrip(request, timeout if callable(timeout) else (timeout or 60.0), late_inputs)
 
-    def submit(self, assignment: Assignment, probe: str, *, threads: int = 1, timeout: float = 0) -> "_Job":
+    def submit(self, assignment: Assignment, probe: str, *, threads: int = 1, timeout: float = 0, seed: int = 0,
+               late_inputs=None) -> "_Job":
         """Start ``run`` in a watcher thread and return at once (the engine computes the reference
         meanwhile). The thread enforces the time and memory limits as ``run`` does; ``timeout``
         can be changed with ``set_timeout`` while the probe runs. One job at a time: ``collect``
         it before the next ``submit``."""
         if self._job is not None and self._job.is_alive():
             raise RuntimeError("IsolatedExecutor: collect the running job before submitting another")
-        self._job = _Job(self.run, assignment, probe, threads=threads, timeout=timeout or 60.0)
+        self._job = _Job(self.run, assignment, probe, threads=threads, timeout=timeout or 60.0, seed=seed,
+                         late_inputs=late_inputs)
         self._job.start()
         return self._job
 
@@ -820,9 +825,10 @@ class IsolatedExecutor:
         """Wait for a submitted probe; its outcome (or the grader error it raised)."""
         return job.outcome()
 
-    def _roundtrip(self, request: dict, timeout) -> ProbeOutcome:
+    def _roundtrip(self, request: dict, timeout, late_inputs=None) -> ProbeOutcome:
         """Send one request; wait for its reply while watching time, memory and the process.
-        ``timeout``: seconds, or a function returning them (checked at every poll)."""
+        ``timeout``: seconds, or a function returning them (checked at every poll).
+        ``late_inputs``: answers the probe's one request for them (see ``_answer_late``)."""
         limit = timeout if callable(timeout) else (lambda: timeout)
         w = self._ready_worker()
         request["id"] = _secrets.token_hex(8)
@@ -840,6 +846,9 @@ class IsolatedExecutor:
                                     seconds=now - start)
             line = w.read_line(min(self.options.poll_interval, deadline - now))
             if line is not None:
+                if b'"late_inputs"' in line[:200]:
+                    late_inputs = self._answer_late(w, line, request, late_inputs)
+                    continue
                 reply = self._parse_reply(line, request["id"])
                 if reply is not None:
                     return self._outcome(reply, request, time.monotonic() - start)
@@ -853,6 +862,32 @@ class IsolatedExecutor:
                     self._discard_worker()
                     return ProbeOutcome("resource_limit", seconds=time.monotonic() - start,
                                         message=f"memory limit exceeded ({used:.0f} MiB > {self.options.memory_mb} MiB)")
+
+    def _answer_late(self, w: "_Worker", line: bytes, request: dict, late_inputs):
+        """Answer a probe's request for its late inputs: built here only now, saved into the run
+        folder, path sent on the request pipe. Answered once; returns what later asks get."""
+        try:
+            ask = json.loads(line)
+        except ValueError:
+            return late_inputs
+        if not isinstance(ask, dict) or ask.get("op") != "late_inputs" or ask.get("id") != request["id"]:
+            return late_inputs
+        answer = {"op": "late_inputs", "id": request["id"]}
+        if late_inputs is None:
+            answer["error"] = "none declared, or already sent"
+        else:
+            import torch
+
+            # In the worker's read-only library folder (the worker cannot plant a link there).
+            folder = self.lib / "late"
+            folder.mkdir(mode=0o755, exist_ok=True)
+            path = folder / f"{request['id']}.pt"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            with os.fdopen(fd, "wb") as f:
+                torch.save(late_inputs(), f)
+            answer["path"] = str(path)
+        w.send(answer)
+        return None
 
     @staticmethod
     def _parse_reply(line: bytes, request_id: str) -> Optional[dict]:

@@ -377,9 +377,18 @@ class Server:
     """Answers requests: ``import`` (the submission's assignment package) and ``probe``."""
 
     def __init__(self, cfg: dict, reply_fd: int):
+        import probe_runtime
+
+        # Bound before any submission code runs: rebinding ``probe_runtime.run_probe`` later does
+        # not change what this server calls. (Code under test shares this interpreter and could
+        # still tamper in deeper ways; verdicts therefore trust only values they can check
+        # against the reference on secret inputs, see docs/GRADER.md, threat model.)
+        self._run_probe = probe_runtime.run_probe
+        self._context = probe_runtime.ProbeContext
         self.cfg = cfg
         self.reply_fd = reply_fd
         self.probe_modules: dict[str, object] = {}
+        self.requests = None
 
     def send(self, message: dict) -> None:
         data = (json.dumps(message) + "\n").encode()
@@ -439,7 +448,8 @@ class Server:
             reply.update(status=status, message=message)
             return reply
         fn = getattr(self.probes(str(req["assignment"])), str(req["probe"]))
-        status, data, message, seconds, output = probe_runtime.run_probe(fn, pkg, threads=int(req.get("threads", 1)))
+        ctx = self._context(int(req.get("seed", 0)), lambda: self.late_inputs(req))
+        status, data, message, seconds, output = self._run_probe(fn, pkg, threads=int(req.get("threads", 1)), ctx=ctx)
         reply.update(status=status, message=message, seconds=seconds, output=output)
         if status == "ok":
             try:
@@ -449,7 +459,19 @@ class Server:
                 reply["status"], reply["message"] = probe_runtime.classify_exception(exc)
         return reply
 
+    def late_inputs(self, req: dict):
+        """Ask the grader for the probe's late inputs (``ProbeContext.late_inputs``) and wait."""
+        import torch
+
+        self.send({"op": "late_inputs", "id": req.get("id")})
+        line = self.requests.readline() if self.requests is not None else b""
+        answer = json.loads(line) if line else {}
+        if answer.get("op") != "late_inputs" or answer.get("id") != req.get("id") or not answer.get("path"):
+            raise RuntimeError(f"grader: no late inputs for this probe ({answer.get('error', 'no answer')})")
+        return torch.load(answer["path"], weights_only=True)
+
     def loop(self, requests) -> None:
+        self.requests = requests
         while True:
             line = requests.readline()
             if not line:

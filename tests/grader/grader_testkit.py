@@ -19,7 +19,8 @@ TOY = FIXTURES / "toy"
 HOSTILE = FIXTURES / "hostile"
 TOYREF = FIXTURES / "toyref"
 SUBS = FIXTURES / "subs"
-ALL_STATUSES = {"passed", "failed", "error", "timeout", "resource_limit", "not_attempted", "pending_review"}
+ALL_STATUSES = {"passed", "failed", "error", "timeout", "resource_limit", "not_attempted", "pending_review",
+                "grader_error"}
 
 
 def toy_args(*extra: str) -> list[str]:

@@ -44,13 +44,13 @@ class Recorder:
     def __init__(self, events: list, who: str, wrong: tuple = ()):
         self.events, self.who, self.wrong = events, who, wrong
 
-    def run(self, assignment, probe, *, threads=1, timeout=0):
+    def run(self, assignment, probe, *, threads=1, timeout=0, **_secrets):
         self.events.append((self.who, "run", probe))
         return ProbeOutcome("ok", {"v": "wrong" if probe in self.wrong else probe}, seconds=0.01)
 
 
 class PipelinedRecorder(Recorder):
-    def submit(self, assignment, probe, *, threads=1, timeout=0):
+    def submit(self, assignment, probe, *, threads=1, timeout=0, **_secrets):
         self.events.append((self.who, "submit", probe))
         return probe
 
