@@ -31,6 +31,7 @@ import importlib
 import importlib.util
 import itertools
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -40,7 +41,7 @@ import torch
 from grader.core import api
 from grader.core import assignment as assignment_mod
 from grader.core.engine import CachedExecutor, InProcessExecutor, grade
-from grader.core.probe_runtime import run_probe
+from grader.core.probe_runtime import ProbeContext, run_probe
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "reference" / "centernet"
@@ -117,11 +118,30 @@ def build_variant(variant, root: Path):
 
 
 def train_probe(pkg, folder: Path = SYNTHETIC, seed: int = P.TRAINING_CONFIG["seed"], **budget) -> dict:
-    """The training probe as the grader runs it (run_probe: one thread), on a data set and seed."""
-    status, data, message, _, _ = run_probe(
-        lambda p: P.run_tinycoco_training(p, seed=seed, data_dir=str(folder), **budget), pkg, threads=1)
+    """The training probe as the grader runs it (run_probe: one thread; the parent's late inputs
+    for ``folder``), on a data set and seed."""
+    saved = os.environ.get("GRADER_TINYCOCO_DIR")
+    os.environ["GRADER_TINYCOCO_DIR"] = str(folder)
+    try:
+        ctx = ProbeContext(seed, lambda: T.late_inputs(torch.Generator().manual_seed(1000 + seed)))
+        status, data, message, _, _ = run_probe(
+            lambda p, c: P.run_tinycoco_training(p, c, seed=seed, data_dir=str(folder), **budget), pkg, threads=1,
+            ctx=ctx)
+    finally:
+        if saved is None:
+            os.environ.pop("GRADER_TINYCOCO_DIR", None)
+        else:
+            os.environ["GRADER_TINYCOCO_DIR"] = saved
     assert status == "ok", message
     return data
+
+
+def in_dataset_order(data: dict) -> torch.Tensor:
+    """The maps of a probe result rearranged into the data set's order (the plan the parent kept)."""
+    order = T._LATE_PLANS[data["late_token"]]
+    maps = torch.empty_like(data["maps"])
+    maps[torch.tensor(order)] = data["maps"]
+    return maps
 
 
 # ------------------------------------------------------------------------------------------------
@@ -181,7 +201,7 @@ def test_a_worker_that_read_another_data_set_is_a_grader_fault(reference_data):
         assert "grader run --data DIR" in v.message
 
 
-def test_the_verdict_scores_the_images_in_the_order_the_parent_sent(reference_data, monkeypatch):
+def test_the_verdict_scores_the_images_in_the_order_the_parent_sent(reference_data):
     """The maps must belong to the parent's secret order: the same maps in the data set's order fail."""
     rng = torch.Generator().manual_seed(1234)
     plan = T.late_inputs(rng)
@@ -189,10 +209,10 @@ def test_the_verdict_scores_the_images_in_the_order_the_parent_sent(reference_da
     assert sorted(order) == list(range(16)) and order != list(range(16))
     assert not torch.equal(plan["images"], T.parent_set(SYNTHETIC, 64)["images"][order])  # noise on top
     assert (plan["images"] - T.parent_set(SYNTHETIC, 64)["images"][order]).abs().max() <= P.LATE_NOISE + 1e-6
-    monkeypatch.setattr(T, "engine_sends_late_inputs", lambda: True)
-    honest = dict(reference_data, maps=reference_data["maps"][order], late_token=plan["token"])
+    maps = in_dataset_order(reference_data)
+    honest = dict(reference_data, maps=maps[order], late_token=plan["token"])
     assert T.verdict_fits_tinycoco(honest).passed
-    unordered = dict(reference_data, late_token=plan["token"])
+    unordered = dict(reference_data, maps=maps, late_token=plan["token"])
     v = T.verdict_fits_tinycoco(unordered)
     assert not v.passed, v.message
     for verdict in (T.verdict_loss_decreases, T.verdict_fits_tinycoco):
@@ -252,8 +272,10 @@ def test_the_real_tinycoco_is_read_with_its_80_classes(use_data):
     use_data(REAL)
     s = T.parent_set(REAL, 64)
     assert s["dataset"].num_classes == 80 and len(s["ids"]) == 16
+    plan = T.late_inputs(torch.Generator().manual_seed(3))
+    assert plan["images"].shape == (16, 3, 64, 64)
     data = {"data_fingerprint": s["fingerprint"], "data_name": REAL.name, "maps": torch.zeros(16, 84, 16, 16),
-            "maps_type": "Tensor", "late_token": None, "history": {}, "config": dict(P.TRAINING_CONFIG)}
+            "maps_type": "Tensor", "late_token": plan["token"], "history": {}, "config": dict(P.TRAINING_CONFIG)}
     v = T.verdict_fits_tinycoco(data)
     assert not v.passed and "shape" not in v.message and "did not fit" in v.message, v.message
     assert f"TinyCoco '{REAL.name}' (16 images, 80 classes" in v.message

@@ -1070,7 +1070,12 @@ def _late_inputs(ctx, images: torch.Tensor):
     """Adapter: the parent's evaluation inputs when the engine offers ``ctx.late_inputs()``, else
     the default plan. Returns ``(token, images [K, 3, S, S])``."""
     late = getattr(ctx, "late_inputs", None) if ctx is not None else None
-    plan = late() if callable(late) else default_late_inputs(images)
+    try:
+        plan = late() if callable(late) else default_late_inputs(images)
+    except RuntimeError as exc:  # a context without late inputs (local calls, calibration)
+        if "no late inputs" not in str(exc):
+            raise
+        plan = default_late_inputs(images)
     sent = plan.get("images") if isinstance(plan, dict) else None
     if not isinstance(sent, torch.Tensor) or sent.dim() != 4:
         raise GraderDataMissing("the grader sent no evaluation images after training (a grader fault)")
