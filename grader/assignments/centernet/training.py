@@ -33,6 +33,7 @@ weights reach mAP@0.5 on the held-out CocoGen test images.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import io
 import json
@@ -842,7 +843,7 @@ def calibrate(folder: Optional[Path] = None, seeds: int = 5, *, rubric_path: Opt
     runs = []
     for seed in range(first_seed, first_seed + seeds):
         status, data, message, seconds, _ = run_probe(
-            lambda p, seed=seed: P.run_tinycoco_training(p, seed=seed, data_dir=str(folder), **budget), pkg, threads=1)
+            functools.partial(P.run_tinycoco_training, seed=seed, data_dir=str(folder), **budget), pkg, threads=1)
         if status != "ok" or data.get("not_graded"):
             raise RuntimeError(f"the reference failed to train on {folder} (seed {seed}): {message or data.get('not_graded')}")
         values = run_values(data, folder)
