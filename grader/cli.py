@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import re
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -62,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="only this component name or check id (repeatable or comma list)")
     what.add_argument("--public-only", action="store_true", help="only the public checks (no reference needed)")
     what.add_argument("--reference-dir", metavar="DIR", help="the reference package (default: reference/ of this checkout)")
+    what.add_argument("--data", metavar="DIR", help="the TinyCoco folder of the training checks (default: the rubric's "
+                                                    "[training] data); the worker and the verdicts read this one")
     out = run.add_argument_group("reports")
     out.add_argument("--json", metavar="FILE", help="JSON report (schema_version 1)")
     out.add_argument("--gradescope", metavar="FILE", help="Gradescope results.json")
@@ -85,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     iso.add_argument("--keep-sandbox", action="store_true", help="keep the sandbox directory (debugging the grader)")
     sub.add_parser("selftest", help="run the wrong-solution, alternative-solution and hostile suites (grader.selftest)",
                    add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
+    cal = sub.add_parser("calibrate", help="train the reference on N seeds; write the training thresholds into the rubric",
+                         description="Train the reference on N seeds on a TinyCoco folder, print the measured "
+                                     "statistics and write thresholds with a stated margin into the rubric.")
+    cal.add_argument("--assignment", required=True, metavar="NAME")
+    cal.add_argument("--data", metavar="DIR", help="the TinyCoco folder (default: the rubric's [training] data)")
+    cal.add_argument("--seeds", type=int, default=5, metavar="N", help="reference seeds (default 5)")
+    cal.add_argument("--steps", type=int, metavar="N", help="training steps (default: the graded budget)")
+    cal.add_argument("--rubric", metavar="FILE", help="the rubric to write (default: the assignment's rubric.toml)")
     gen = sub.add_parser("generate", help="regenerate student/ from reference/ (python -m grader.generate)",
                          add_help=False)
     gen.add_argument("rest", nargs=argparse.REMAINDER)
@@ -272,7 +283,36 @@ def _targets(args) -> list[Path]:
     return [Path(p) for p in args.submissions] or [ROOT / "student"]
 
 
+def _select_data(folder: Optional[str]) -> list[str]:
+    """``--data DIR``: the TinyCoco folder for this process and the worker ($GRADER_TINYCOCO_DIR)."""
+    if not folder:
+        return []
+    path = Path(folder).resolve()
+    if not path.is_dir():
+        raise UsageError(f"--data: not a folder: {folder}")
+    os.environ["GRADER_TINYCOCO_DIR"] = str(path)
+    return [str(path)]
+
+
+def calibrate(args) -> int:
+    (assignment,) = _load_assignments([args.assignment])
+    fn = getattr(assignment.checks_module, "CALIBRATE", None)
+    if fn is None:
+        raise UsageError(f"assignment '{assignment.name}' has nothing to calibrate")
+    if args.seeds < 1:
+        raise UsageError("--seeds: at least 1")
+    _select_data(args.data)
+    budget = {"steps": args.steps} if args.steps else {}
+    try:
+        fn(Path(args.data) if args.data else None, args.seeds,
+           rubric_path=Path(args.rubric) if args.rubric else assignment.directory / "rubric.toml", **budget)
+    except (FileNotFoundError, RuntimeError) as exc:
+        raise GradingError(f"calibrate: {exc}") from None
+    return 0
+
+
 def run(args) -> int:
+    data_expose = _select_data(args.data)
     assignments = _load_assignments(_split(args.assignment))
     only = _split(args.only) or None
     if only:
@@ -293,7 +333,7 @@ def run(args) -> int:
         in_process=args.in_process, public_only=args.public_only, only=only, overrides=overrides,
         submitted_at=_parse_time(args.submitted_at), full_traceback=args.in_process,
         isolation=IsolationOptions(memory_mb=args.memory_limit, keep_sandbox=args.keep_sandbox,
-                                   secrets=secrets, hide=list(secrets)))
+                                   secrets=secrets, hide=list(secrets), expose=data_expose))
     reference = None if args.public_only else reference_executor(Path(args.reference_dir) if args.reference_dir else None)
     packages = [a.rubric.package for a in assignments]
     steps = _Steps()
@@ -395,7 +435,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return selftest.main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
-        return run(args)
+        return calibrate(args) if args.command == "calibrate" else run(args)
     except (UsageError, GradingError, SubmissionError, SandboxError, RubricError) as exc:
         # (OverridesError is a RubricError)
         print(f"grader: error: {_one_line(exc, 4000)}", file=sys.stderr)

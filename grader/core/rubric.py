@@ -164,7 +164,7 @@ def parse_rubric(data: dict, path: str = "<rubric>", known_checks: set[str] | No
     """Validate a parsed TOML document; ``known_checks`` are the ids ``checks.py`` declares."""
     where = path
     _unknown_keys(data, {"schema", "assignment", "title", "package", "max_score", "components", "policy", "released",
-                         "given"}, where)
+                         "given", "training"}, where)
     # A released rubric is the student bundle's public subset: a component may have lost all its
     # (hidden) checks there.
     released = _expect(data, "released", bool, where, default=False)

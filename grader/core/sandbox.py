@@ -839,6 +839,8 @@ class IsolatedExecutor:
                "MPLCONFIGDIR": str(self.base / "tmp"), "MPLBACKEND": "Agg", "NO_ALBUMENTATIONS_UPDATE": "1"}
         if data_dir:
             env["GRADER_DATA_DIR"] = data_dir
+        if os.environ.get("GRADER_TINYCOCO_DIR"):  # `grader run --data DIR` (exposed through o.expose)
+            env["GRADER_TINYCOCO_DIR"] = os.environ["GRADER_TINYCOCO_DIR"]
         limits = {"cpu_seconds": o.cpu_seconds, "data_bytes": (o.memory_mb + o.data_headroom_mb) * MiB,
                   "fsize_bytes": o.fsize_mb * MiB, "nofile": o.nofile, "core_bytes": 0, "msgqueue_bytes": 0,
                   "nproc": o.nproc if self.drop else None}

@@ -357,3 +357,32 @@ POINTS_LOST = {
     "nms_across_classes": 4 / 3,  # 'keep' (1 of 3) of the kernel-3 checks (2.5 points), kernel sizes (0.5)
     "nms_kernel_ignored": 0.5,  # kernel sizes (1 of 6 weight)
 }
+
+
+# Variants for the training checks only (tests/centernet/test_training.py): what the component
+# checks grade of them is not settled here (e.g. the head check asks for the prior bias), so they
+# stay out of ALL. ``component`` None: must pass both training points; else: must fail "fits".
+# ------------------------------------------------------------------------------------------------
+
+TRAINING_WRONG = [
+    _v("head_softmax_space", "CenterNetHead",
+       ("head.py", "class_heatmap = torch.sigmoid(self.class_branch(x))",
+        "logits = self.class_branch(x)\n"
+        "        class_heatmap = torch.softmax(logits.flatten(2), dim=2).reshape(logits.shape)"),
+       note="softmax over the pixels of each class map instead of a sigmoid per pixel"),
+    _v("loss_ignores_offsets", "CenterNetLoss",
+       ("loss.py", "losses = torch.stack([lk, self.l_offset_lambda * loff, self.l_size_lambda * lsize], dim=1)",
+        "losses = torch.stack([lk, 0 * loff, self.l_size_lambda * lsize], dim=1)"),
+       note="the offset term is left out of the loss (weighted by 0)"),
+]
+
+TRAINING_CORRECT = [
+    _v("head_plain_init", None,
+       ("head.py", "        nn.init.constant_(self.class_branch[-1].bias, -math.log((1 - prior) / prior))\n", ""),
+       note="PyTorch's default initialisation: class probabilities start near 0.5 (no prior bias)"),
+    _v("head_exp_sizes", None,
+       ("head.py", "size_map = self.size_branch(x)  # no activation, as in the paper", "size_map = torch.exp(self.size_branch(x))"),
+       note="sizes predicted through exp (with the prior bias)"),
+]
+
+TRAINING_EXTRA = TRAINING_WRONG + TRAINING_CORRECT

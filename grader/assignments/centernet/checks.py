@@ -1308,20 +1308,7 @@ def _load_training_verdicts():
 
 TRAINING = _load_training_verdicts()
 TRAINING_COMPONENTS = ("Training on TinyCoco", "Full training")
-_TRAINING_LIMITS = dict(timeout_factor=5.0, timeout_floor=180.0, timeout_ceiling=600.0)
-
-TRAINING_CHECKS = [
-    Check("training.loss_decreases", "Training on TinyCoco", "train_tinycoco", TRAINING.verdict_loss_decreases,
-          f"TinyCoco, {TRAINING.TRAINING_CONFIG['steps']} seeded steps with the given loop: the loss and each term "
-          "fall steadily, no NaN",
-          **_TRAINING_LIMITS),
-    Check("training.fits_tinycoco", "Training on TinyCoco", "train_tinycoco", TRAINING.verdict_fits_tinycoco,
-          "after the same run the net fits the 16 training images: AP50, heatmap peaks on the true centres, "
-          "decoded centres",
-          **_TRAINING_LIMITS),
-    Check("bonus.full_training", "Full training", "evaluate_bonus_weights", TRAINING.make_bonus_verdict(),
-          "your weights.pt on the held-out CocoGen test images: mAP@0.5", timeout_factor=5.0,
-          timeout_floor=300.0, timeout_ceiling=900.0),
-]
+TRAINING_CHECKS = TRAINING.make_checks(Check)
+CALIBRATE = TRAINING.calibrate  # `grader calibrate --assignment centernet`
 
 CHECKS += TRAINING_CHECKS
