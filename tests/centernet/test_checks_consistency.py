@@ -91,7 +91,8 @@ def _params(fn) -> list:
 
 
 def test_public_probes_use_fixed_inputs_and_hidden_probes_the_secret_context():
-    """Public checks' probes take the package only (their cases are public); every probe of a hidden
+    """Public checks' probes take the package only (their cases are public), unless they receive late
+    inputs after training (the parent's secret, through the context); every probe of a hidden
     unit check takes the probe context (its inputs come from the per-run secret seed), and its check
     is differential (the verdict reads the cases from the reference's run with the same seed)."""
     a = _assignment()
@@ -101,7 +102,8 @@ def test_public_probes_use_fixed_inputs_and_hidden_probes_the_secret_context():
         check = a.check(rc.id)
         params = _params(getattr(a.probes, check.probe))
         if check.probe in public_probes:
-            assert params == ["pkg"], f"public probe {check.probe} takes {params}"
+            wanted = ["pkg", "ctx"] if check.late_inputs is not None else ["pkg"]
+            assert params == wanted, f"public probe {check.probe} takes {params}"
         elif comp.name not in training:
             assert params == ["pkg", "ctx"], f"hidden probe {check.probe} takes {params}"
             assert check.differential, f"{rc.id}: hidden, so differential"

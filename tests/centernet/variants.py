@@ -336,8 +336,8 @@ POINTS_LOST = {
     "resnet18_blocks": 1.75,  # keys, features, train mode; the output shape is right
     "resnet_stride_in_conv2": 1.5,
     "resnet_stage_names": 1.75,  # nothing loads: keys, features, train mode; the output shape is right  # features and train mode; names and shape right
-    "head_softmax": 1.25,  # independent classes (3 of 8) and 'no object' (2 of 8)
-    "head_raw_offsets": 0.25,  # value ranges (1 of 8)
+    "head_softmax": 8 / 7,  # independent classes (3 of 7) and 'no object' (1 of 7)
+    "head_raw_offsets": 2 / 7,  # value ranges (1 of 7)
     "focal_negatives_target0": 1.0,  # focal hand, focal random, forward values (4 of 8)
     "focal_no_clamp": 0.5,  # exact 0/1 and random (with its exact case) (2 of 8)
     "loss_batch_scalar": 1.0,  # half of focal hand/exact/random (the batch sum is right), no forward check
