@@ -118,11 +118,23 @@ class InProcessExecutor:
         return executor
 
     def _import(self, sub: str):
-        if self.package_dir is not None and self.package not in sys.modules:
+        if self.package_dir is not None and not self._alias_is_ours():
+            self._forget_alias()
             self._import_directory()
         if self.path is not None and str(self.path) not in sys.path:
             sys.path.insert(0, str(self.path))
         return importlib.import_module(f"{self.package}.{sub}")
+
+    def _alias_is_ours(self) -> bool:
+        """Whether ``sys.modules`` holds this executor's directory under its alias (another
+        executor may have imported another directory under the same alias before)."""
+        module = sys.modules.get(self.package)
+        paths = list(getattr(module, "__path__", []) or []) if module is not None else []
+        return bool(paths) and Path(paths[0]).resolve() == self.package_dir
+
+    def _forget_alias(self) -> None:
+        for name in [n for n in sys.modules if n == self.package or n.startswith(self.package + ".")]:
+            del sys.modules[name]
 
     def _import_directory(self) -> None:
         """Import ``package_dir`` as the package ``self.package`` (a bare module with a search path

@@ -202,6 +202,12 @@ def summarize(rubric: Rubric, components: list[ComponentResult],
                              bonus_score, info)
 
 
+def isolation_remarks(report: "Report") -> list[str]:
+    """What the sandbox noted about the submission (e.g. given code replaced by the course's copy)."""
+    remarks = (report.isolation or {}).get("remarks") or []
+    return [str(r) for r in remarks if r][:20]
+
+
 def policy_notes(summary: AssignmentSummary) -> list[str]:
     """Human-readable lines about caps and the bonus deadline."""
     p, notes = summary.policy, []
@@ -373,6 +379,7 @@ def to_gradescope(report: Report, hidden_visibility: str = "after_due_date") -> 
              + (f" (bonus {report.bonus_score:g} / {report.bonus_max_score:g})" if report.bonus_max_score else "")]
     for a in report.assignments:
         lines += policy_notes(a)
+    lines += isolation_remarks(report)
     faults = grader_faults(report)
     if faults:
         lines.append(f"Grading incomplete: {len(faults)} check(s) could not be graded because of a fault in the "
@@ -527,7 +534,7 @@ def to_markdown(report: Report, report_dir: Optional[Path] = None, markdown_path
         lines += [f"| {_md(a)} / `{_md_code(chk.id)}` | {chk.score:g} / {chk.max_score:g} | "
                   f"{_md(fault_message(chk))} |" for a, chk in faults]
     reviews = [(comp, _override_text(comp)) for comp in report.components if comp.override]
-    notes = [n for a in report.assignments for n in policy_notes(a)]
+    notes = [n for a in report.assignments for n in policy_notes(a)] + isolation_remarks(report)
     if reviews or notes:
         lines += ["", "### Reviews and policy", ""]
         lines += [f"- **{_md(c.assignment)} / {_md(c.name)}**: {_md(t, 1000)}" for c, t in reviews]
@@ -634,7 +641,7 @@ def to_csv(reports: list[Report]) -> str:
     w.writerow(["submission", "score", "max_score", "bonus_score"] + [csv_cell(c) for c in cols] + ["status", "notes"])
     for r in reports:
         by_key = {f"{c.assignment}/{c.name}": c for c in r.components}
-        notes = [n for a in r.assignments for n in policy_notes(a)]
+        notes = [n for a in r.assignments for n in policy_notes(a)] + isolation_remarks(r)
         notes += [f"{c.name}: {c.override['remark']}" for c in r.components if c.override and c.override.get("remark")]
         pending = [c.name for c in r.components if c.status == "pending_review"]
         if pending:
@@ -685,6 +692,7 @@ def terminal_summary(report: Report) -> str:
         lines.append(f"{a.name + ' total':<{width}}  {'':<{sw}}  {a.score:g} / {a.max_score:g}{extra}")
     for a in report.assignments:
         lines += [f"note: {n}" for n in policy_notes(a)]
+    lines += [f"note: {terminal_text(n)}" for n in isolation_remarks(report)]
     for c in report.components:
         if c.override:
             lines.append(f"review: {c.assignment} / {c.name}: {' '.join(_override_text(c).split())}")

@@ -551,6 +551,10 @@ def test_given_training_loop_is_the_courses(tmp_path, toy_reference):
     assert reports["no_train"].score == 1  # the hostile package's ops are correct
     assert reports["no_train"].isolation["remarks"] == [
         "toy: given code missing: train.py; graded with the course's original"]
+    from grader.core import report as report_mod
+
+    for text in (report_mod.terminal_summary(reports["fake"]), report_mod.to_markdown(reports["fake"])):
+        assert "given code changed" in text  # the student and the reviewer both see it
 
 
 def test_real_rubrics_list_exactly_the_reference_files_without_solution_regions():

@@ -109,10 +109,15 @@ def _lines_outside_assignments() -> set:
 
 def distinctive_lines(name: str) -> dict[str, str]:
     """``{line: label}``: the lines of hidden material that occur once in the assignment's modules
-    and nowhere else in what the bundle ships."""
+    and nowhere else in what the bundle ships (other assignments' modules included: a line such as
+    ``ROOT = Path(__file__)...`` may be hidden in one and public in another)."""
     directory = assignment_mod.load(name).directory
     counts = Counter(line.strip() for path in directory.glob("*.py") for line in path.read_text().splitlines())
-    elsewhere = _lines_outside_assignments()
+    elsewhere = set(_lines_outside_assignments())
+    for other in assignment_mod.available():
+        if other != name:
+            elsewhere |= {line.strip() for path in assignment_mod.load(other).directory.glob("*.py")
+                          for line in path.read_text().splitlines()}
     out = {}
     for label, text in hidden_material(name).items():
         for line in text.splitlines():

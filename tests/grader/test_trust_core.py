@@ -191,3 +191,16 @@ def test_probe_results_are_bounded_by_elements_not_bytes(monkeypatch):
     assert status == "error" and "tensor elements" in message
     status, data, *_ = probe_runtime.run_probe(lambda pkg: {"x": torch.zeros(1).expand(10)}, None)
     assert status == "ok" and data["x"].stride() == (1,)  # compacted, not a view
+
+
+def test_an_alias_reused_for_another_directory_imports_that_directory(ctxtoy, tmp_path):
+    """Two in-process executors with one alias (the CLI's reference alias, first for the course's
+    reference, then for another reference directory): the second grades its own directory."""
+    first = _package(tmp_path, "first", "x * k + 100")
+    second_root = tmp_path / "second"
+    shutil.copytree(TOYREF, second_root, ignore=shutil.ignore_patterns("__pycache__"))
+    first_alias = InProcessExecutor.for_directory(first.package_dir, "_ctxtoy_shared_alias")
+    second_alias = InProcessExecutor.for_directory(second_root, "_ctxtoy_shared_alias")
+    x_first = first_alias.run(ctxtoy, "scale_seeded", seed=1).data
+    x_second = second_alias.run(ctxtoy, "scale_seeded", seed=1).data
+    assert torch.allclose(x_first["out"] - 100, x_second["out"])

@@ -790,8 +790,12 @@ CALIBRATION_END = "# --- END calibrated training thresholds ---"
 def threshold_from(name: str, values: list, margin: float = CALIBRATION_MARGIN) -> float:
     """The threshold for one criterion from the reference's values over seeds: its worst seed moved
     ``margin`` of the way towards the value of a net that learnt nothing (stray peaks: the worst x
-    (1 + margin) + STRAY_SLACK)."""
-    direction, nothing, _default = CRITERIA[name]
+    (1 + margin) + STRAY_SLACK). Values that could not be measured (NaN) are left out; with none
+    left the rubric's default stays."""
+    direction, nothing, default = CRITERIA[name]
+    values = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not values:  # not measurable on this budget (e.g. no centre matched after a few steps)
+        return default
     worst = min(values) if direction == "min" else max(values)
     if nothing is None:
         return worst * (1 + margin) + STRAY_SLACK
