@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 import subprocess
 import sys
 
@@ -21,15 +22,28 @@ from .support import ROOT
 FIXTURE = ROOT / "tests" / "detection" / "fixtures" / "hostile"
 
 
-def _grade_hostile(tmp_path, head_flags=None) -> dict:
+def _hostile_package(submission: Path) -> None:
+    """The course's untouched stubs plus the attack: ``_payload.py``, imported by ``assigner.py`` (a
+    solution module; the given ``__init__`` is replaced by the course's copy at grading time)."""
+    shutil.copytree(ROOT / "student" / "detection", submission / "detection",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.json", "weights.pt"))
+    shutil.copy(FIXTURE / "detection" / "_payload.py", submission / "detection" / "_payload.py")
+    assigner = submission / "detection" / "assigner.py"
+    text = assigner.read_text()
+    marker = "\nimport torch\n"
+    assert marker in text, "the stub's imports changed: update the hostile fixture's insertion point"
+    assigner.write_text(text.replace(marker, marker + "\nfrom . import _payload  # noqa: F401 - HOSTILE: runs at import\n", 1))
+
+
+def _grade_hostile(tmp_path, head_flags=None, *extra: str) -> dict:
     submission = tmp_path / "hostile"
-    shutil.copytree(FIXTURE, submission, ignore=shutil.ignore_patterns("__pycache__"))
+    _hostile_package(submission)
     if head_flags is not None:
         (submission / "detection" / "head_flags.json").write_text(json.dumps(head_flags))
     report = tmp_path / "report.json"
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
     proc = subprocess.run([sys.executable, "-m", "grader", "run", "--assignment", "detection", str(submission),
-                           "--json", str(report), "--report-dir", str(tmp_path / "out"), "-q"],
+                           "--json", str(report), "--report-dir", str(tmp_path / "out"), "-q", *extra],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return json.loads(report.read_text())
@@ -58,3 +72,19 @@ def test_probe_functions_replaced_at_import_change_nothing(tmp_path):
     data = _grade_hostile(tmp_path, head_flags=flags)
     head = next(c for c in data["components"] if c["name"] == "Head")
     assert head["score"] == 0, head["checks"][0]["message"]
+
+
+
+def test_the_payload_is_live(tmp_path):
+    """Control for the tests above: imported in a plain interpreter, the package really rebinds the
+    probe runtime (so the worker's score of 0 is containment, not an inert fixture)."""
+    submission = tmp_path / "live"
+    _hostile_package(submission)
+    code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+            "import grader.core.probe_runtime as pr; sys.modules['probe_runtime'] = pr; before = pr.run_probe\n"
+            "import detection\n"
+            "print('rebound' if pr.run_probe is not before else 'inert')")
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code, str(submission), str(ROOT)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip().endswith("rebound"), proc.stdout[-1000:] + proc.stderr[-1000:]
