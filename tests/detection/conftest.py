@@ -15,7 +15,9 @@ import os
 
 import pytest
 
-from .support import TEST_SEED, make_dataset_module
+from grader.core import engine
+
+from .support import TEST_SEED, load_assignment, make_dataset_module
 
 ENV = ("DETECTION_TEST_SEED", "DETECTION_TEST_SEED_FILE", "DETECTION_HIDDEN_TEST", "DETECTION_RELEASED_TEST_IMAGES")
 
@@ -37,3 +39,15 @@ def detection_test_seed(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def assignment():
+    """The detection assignment (rubric, checks, probes), loaded once per test module."""
+    return load_assignment()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The reference, in this process, cached like the CLI's (once per test module)."""
+    return engine.CachedExecutor(engine.InProcessExecutor("reference"))

@@ -12,14 +12,9 @@ import pytest
 from grader.core import api, engine, report
 from grader.core.overrides import OverridesError, apply_overrides, parse_overrides
 
-from .support import ROOT, SAMPLE_ANSWERS, by_component, filled_answers, load_assignment, package_copy
+from .support import ROOT, SAMPLE_ANSWERS, by_component, filled_answers, package_copy
 
 MANUAL = ("Written answer 1: label assignment", "Written answer 2: best improvement", "Written answer 3: no effect")
-
-
-@pytest.fixture(scope="module")
-def assignment():
-    return load_assignment()
 
 
 def _questions(text: str) -> list[str]:

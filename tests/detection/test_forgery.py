@@ -16,19 +16,9 @@ import torch
 
 from grader.core import api, engine
 
-from .support import REFERENCE_PREDICTIONS, load_assignment, make_dataset_module
+from .support import REFERENCE_PREDICTIONS, make_dataset_module
 
 SEED = 1234567
-
-
-@pytest.fixture(scope="module")
-def assignment():
-    return load_assignment()
-
-
-@pytest.fixture(scope="module")
-def reference():
-    return engine.CachedExecutor(engine.InProcessExecutor("reference"))
 
 
 def _judge(assignment, reference, check_id, forged):

@@ -15,18 +15,8 @@ import pytest
 from grader.core import api, engine
 
 from .support import (ANSWERS_COMPONENT, MAP_COMPONENTS, REFERENCE_PREDICTIONS, SAMPLE_ANSWERS, by_component,
-                      filled_answers, load_assignment, package_copy)
+                      filled_answers, package_copy)
 from .variants import CORRECT, WRONG
-
-
-@pytest.fixture(scope="module")
-def assignment():
-    return load_assignment()
-
-
-@pytest.fixture(scope="module")
-def reference():
-    return engine.CachedExecutor(engine.InProcessExecutor("reference"))
 
 
 def _components(assignment, skip=()):

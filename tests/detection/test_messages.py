@@ -8,18 +8,8 @@ import torch
 
 from grader.core import engine
 
-from .support import by_component, load_assignment, package_copy
+from .support import by_component, package_copy
 from .variants import WRONG
-
-
-@pytest.fixture(scope="module")
-def assignment():
-    return load_assignment()
-
-
-@pytest.fixture(scope="module")
-def reference():
-    return engine.CachedExecutor(engine.InProcessExecutor("reference"))
 
 
 def _messages(assignment, reference, tmp_path, name):

@@ -19,13 +19,8 @@ import pytest
 from grader import release
 from grader.core import engine, sandbox
 
-from .support import MAP_COMPONENTS, REFERENCE_PREDICTIONS, ROOT, TEST_SEED, by_component, load_assignment, \
+from .support import MAP_COMPONENTS, REFERENCE_PREDICTIONS, ROOT, TEST_SEED, by_component, \
     make_dataset_module, package_copy
-
-
-@pytest.fixture(scope="module")
-def assignment():
-    return load_assignment()
 
 
 @pytest.fixture(scope="module")

@@ -37,9 +37,12 @@ class _Listener:
     def __init__(self):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self._start()
+
+    def _start(self):
         self.sock.listen(4)
         self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
         self.received: list[bytes] = []
         self.stop = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -362,7 +365,7 @@ WALL_MEMORY_MB = 900  # the worker idles at ~300-400 MiB with torch: 1500 MiB of
 HOG_MB = 1500
 
 
-class _UnixListener:
+class _UnixListener(_Listener):
     """A filesystem unix socket on the host (a stand-in for a host service); records connections."""
 
     def __init__(self, path: Path):
@@ -370,26 +373,7 @@ class _UnixListener:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(str(path))
         os.chmod(path, 0o777)
-        self.sock.listen(4)
-        self.sock.settimeout(0.2)
-        self.received: list[bytes] = []
-        self.stop = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while not self.stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.received.append(conn.recv(100) or b"<connected>")
-            conn.close()
-
-    def close(self):
-        self.stop = True
-        self.thread.join(2)
-        self.sock.close()
+        self._start()
 
 
 def _outside_dir() -> Path:
