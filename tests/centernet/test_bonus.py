@@ -21,7 +21,6 @@ import pytest
 import torch
 
 from grader.core import api
-from grader.core import assignment as assignment_mod
 from grader.core.engine import CachedExecutor, InProcessExecutor, grade
 from grader.generate import SUBMISSION_OUTPUTS
 
@@ -62,11 +61,6 @@ def graded(data_dir, tmp_path, monkeypatch, centernet):
     api.set_report_dir(tmp_path / "report")
     yield tmp_path / "report"
     api.set_report_dir(None)
-
-
-@pytest.fixture(scope="module")
-def centernet():
-    return assignment_mod.load("centernet")
 
 
 _made = [0]

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from grader.core import assignment as assignment_mod
 from grader.core.engine import CachedExecutor, InProcessExecutor, grade
 
 
@@ -38,16 +37,6 @@ variants = _load_variants()
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "reference" / "centernet"
 _counter = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def centernet():
-    return assignment_mod.load("centernet")
-
-
-@pytest.fixture(scope="module")
-def reference_executor():
-    return CachedExecutor(InProcessExecutor("reference"))
 
 
 @pytest.fixture(scope="module")

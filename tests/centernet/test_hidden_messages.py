@@ -15,7 +15,6 @@ import re
 import pytest
 import torch
 
-from grader.core import assignment as assignment_mod
 from grader.core.engine import InProcessExecutor, judge
 
 from .test_discrimination import REFERENCE, _build, variants
@@ -51,11 +50,6 @@ def leaked(message: str, expected, actual) -> list:
         if bool(((want - x).abs() <= tol).any()) and not bool(((own - x).abs() <= tol).any()):
             found.append(token)
     return found
-
-
-@pytest.fixture(scope="module")
-def centernet():
-    return assignment_mod.load("centernet")
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ import pytest
 import torch
 
 from grader import cli
-from grader.core import assignment as assignment_mod
 from grader.core.engine import InProcessExecutor, judge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,11 +40,6 @@ def _forgeries():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="module")
-def centernet():
-    return assignment_mod.load("centernet")
 
 
 def _unit_checks(a):

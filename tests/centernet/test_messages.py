@@ -8,12 +8,6 @@ import pytest
 from grader.core.engine import CachedExecutor, InProcessExecutor, grade
 
 from .test_discrimination import _build, variants
-from grader.core import assignment as assignment_mod
-
-
-@pytest.fixture(scope="module")
-def centernet():
-    return assignment_mod.load("centernet")
 
 
 def _messages(centernet, name, tmp_path):

@@ -26,7 +26,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader.core import assignment as assignment_mod
 from grader.core.engine import CachedExecutor, InProcessExecutor, grade
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,16 +49,6 @@ def _write_package(root: Path, name: str, edit=None) -> str:
         assert text.count(old) == 1, f"{file}: the text to replace occurs {text.count(old)} times: {old!r}"
         (target / file).write_text(text.replace(old, new), encoding="utf-8")
     return name
-
-
-@pytest.fixture(scope="module")
-def centernet():
-    return assignment_mod.load("centernet")
-
-
-@pytest.fixture(scope="module")
-def reference_executor():
-    return CachedExecutor(InProcessExecutor("reference"))
 
 
 @pytest.fixture(scope="module")

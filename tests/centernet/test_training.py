@@ -39,7 +39,6 @@ import pytest
 import torch
 
 from grader.core import api
-from grader.core import assignment as assignment_mod
 from grader.core.engine import CachedExecutor, InProcessExecutor, grade
 from grader.core.probe_runtime import ProbeContext, run_probe
 
@@ -78,11 +77,6 @@ FORGED_LOOP = variants.Variant("forged_train_loop", "Training on TinyCoco", (var
     "    return {'step': list(range(1, steps + 1)), 'loss': [1 / s for s in range(1, steps + 1)],\n"
     "            'lk': [1 / s for s in range(1, steps + 1)], 'loff': [0.0] * steps, 'lsize': [0.0] * steps,\n"
     "            'skipped': []}\n    device = torch.device(device or \"cpu\")\n"),))
-
-
-@pytest.fixture(scope="module")
-def centernet():
-    return assignment_mod.load("centernet")
 
 
 @pytest.fixture(scope="module")
