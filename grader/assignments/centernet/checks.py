@@ -936,7 +936,7 @@ def p2o_property_failures(value: torch.Tensor, want: torch.Tensor, atol: float =
     """The properties (P2O_PROPERTIES) that the decoding ``value`` [B, K, 6] misses against ``want``.
 
     selection: every expected row is among the non-zero rows; threshold: as many non-zero rows as
-    expected; order: the non-zero rows first, in the expected order; box and confidence: judged on
+    expected; order: the expected rows in the expected order, no padding row before a scored row; box and confidence: judged on
     the rows that match an expected row."""
     failures, matched, wanted = set(), 0, 0
     for bi in range(want.shape[0]):
@@ -950,7 +950,10 @@ def p2o_property_failures(value: torch.Tensor, want: torch.Tensor, atol: float =
         if len(got_ids) != len(want_ids):
             failures.add("threshold")
         common = [i for i in got_ids if i in want_ids]
-        zero_first = bool((~nonzero[:-1] & nonzero[1:]).any()) if len(nonzero) > 1 else False
+        # a padding row (all zeros) before a row that has a score: out of order. A kept row whose
+        # score is 0 (a threshold mistake) is not an ordering mistake.
+        scored = value[bi, :, 5] > 0
+        zero_first = any(bool(scored[i + 1:].any()) for i in range(len(nonzero)) if not nonzero[i])
         if zero_first or common != [i for i in want_ids if i in common]:
             failures.add("order")
         by_id = dict(zip(want_ids, want_rows))

@@ -882,10 +882,14 @@ def build_points_min_confidence() -> torch.Tensor:
 def draw_round_trip(g: torch.Generator) -> list:
     """Secret (name, C, hw, objects [B, N, 6], K): distinct scores, distinct locations, borders
     included, padding rows. The probe draws the objects onto maps itself (no smoothing), as
-    ObjectsToPoints would."""
+    ObjectsToPoints would. Whatever the draw, image 0 of a case with C > 1 holds objects of class 0
+    and of another class (in random score order), so every draw tests "top K over all classes"
+    the same way."""
     cases = []
     for name, c, hw, b, n, k in (("cN_9x9", _int(g, 2, 4), _int(g, 8, 10), 2, 4, 6),
                                  ("c1_5x5", 1, _int(g, 4, 6), 1, 2, 3)):
+        first_classes = [0, _int(g, 1, c - 1) if c > 1 else 0] + [_int(g, 0, c - 1) for _ in range(n - 2)]
+        first_classes = [first_classes[int(i)] for i in torch.randperm(n, generator=g)]
         objects = torch.zeros(b, n, 6)
         scores = (torch.randperm(b * n * 10, generator=g)[: b * n].float() + 0.5) / (b * n * 10) * 0.85 + 0.12
         taken = set()
@@ -903,7 +907,8 @@ def draw_round_trip(g: torch.Generator) -> list:
                     continue
                 taken.add((bi, int(y), int(x)))
                 h, w = (float(v) for v in torch.rand(2, generator=g) * 5 + 0.5)
-                objects[bi, row] = torch.tensor([y, x, h, w, float(_int(g, 0, c - 1)), float(scores[bi * n + row])])
+                cls = first_classes[row] if bi == 0 else _int(g, 0, c - 1)
+                objects[bi, row] = torch.tensor([y, x, h, w, float(cls), float(scores[bi * n + row])])
                 row += 1
         cases.append((name, c, hw, objects, k))
     return cases
@@ -952,10 +957,14 @@ def draw_p2o_random_cases(g: torch.Generator) -> list:
     b, c = 3, _int(g, 2, 3)
     first = build_points_random(g, b, c, _odd(g, 5, 9), _odd(g, 5, 9))
     first[b - 1, :c] *= 0.4  # every score of the last image below 0.5
-    flat = first[0, :c].flatten()  # image 0: its two best scores in two classes (top K over all classes)
+    # image 0: its two best scores in two classes, one of them class 0 (top K over all classes is
+    # tested the same way whatever the draw)
+    flat = first[0, :c].flatten()
     order = flat.argsort(descending=True)
     hw = first.shape[2] * first.shape[3]
-    other = next(int(i) for i in order if int(i) // hw != int(order[0]) // hw)
+    best_class = int(order[0]) // hw
+    other = next(int(i) for i in order[1:]
+                 if (int(i) // hw != 0 if best_class == 0 else int(i) // hw == 0))
     flat[[int(order[1]), other]] = flat[[other, int(order[1])]].clone()
     first[0, :c] = flat.reshape(c, *first.shape[2:])
     return [("cN_odd", first, dict(objects_per_image=_int(g, 6, 10), min_confidence=0.5)),
