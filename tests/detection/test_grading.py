@@ -141,3 +141,25 @@ def test_map_challenge_thresholds(assignment, reference, tmp_path):
     results = by_component(engine.grade(assignment, executor, reference, only=list(MAP_COMPONENTS)))
     check = results["mAP challenge"].checks[0]
     assert check.status == "error" and "list" in check.message
+
+
+# The hidden checks draw their inputs from a secret seed per grading run: no verdict on a variant may
+# depend on the draw. Every variant is graded again under two more secrets (the reference too, since
+# its cached outcomes belong to one draw); the Backbone's slow probes only for the Backbone's variants.
+DRAWS = (engine.RunSecrets(1035, 5005), engine.RunSecrets(4242, 4243))
+
+
+def test_verdicts_do_not_depend_on_the_secret_draw(assignment, tmp_path):
+    problems = []
+    for variant, wrong in [(v, True) for v in WRONG] + [(v, False) for v in CORRECT]:
+        skip = MAP_COMPONENTS + (ANSWERS_COMPONENT,) + (() if variant.component == "Backbone" else ("Backbone",))
+        for run in DRAWS:
+            reference = engine.CachedExecutor(engine.InProcessExecutor("reference"))
+            executor, _ = package_copy(tmp_path, variant.edits)
+            results = engine.grade(assignment, executor, reference, only=_components(assignment, skip), run=run)
+            for r in results:
+                want = 0 if wrong and r.name == variant.component else r.max_score
+                if abs(r.score - want) > 1e-9:
+                    problems.append(f"{variant.name}, seed {run.seed}: {r.name} {r.score:g}/{r.max_score:g} "
+                                    f"(expected {want:g}): {[c.message[:120] for c in r.checks if c.status != 'passed']}")
+    assert not problems, "\n".join(problems)
