@@ -27,7 +27,8 @@ from .core.engine import CheckResult
 from .core.overrides import load_overrides
 from .core.rubric import RubricError
 from .core.runner import GradingError, RunOptions, failed_report, grade_submission, reference_executor, validate_only
-from .core.sandbox import ROOT, IsolationOptions, SandboxError
+from .core import course as course_mod
+from .core.sandbox import IsolationOptions, SandboxError
 from .core.submission import Submission, SubmissionError, class_members, resolve, submission_name
 
 EXIT_OK, EXIT_FAIL_UNDER, EXIT_ERROR, EXIT_GRADER_FAULT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -46,7 +47,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="grader", description="Autograder of the object-detection course kit.")
+    parser = _Parser(prog="grader", description="Autograder of the object-detection course kit.",
+                     epilog="Every subcommand takes --course-dir DIR: the course directory (default: $GRADER_COURSE_DIR, "
+                            "else the current directory or the nearest parent holding student/ and reference/ or "
+                            "data/, else the checkout the grader runs from).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="grade submissions",
                          description="Grade submissions (isolated worker by default). See docs/GRADER.md.")
@@ -279,8 +283,8 @@ def _targets(args) -> list[Path]:
     if args.class_dir:
         return class_members(Path(args.class_dir))
     if args.reference:
-        return [Path(args.reference_dir) if args.reference_dir else ROOT / "reference"]
-    return [Path(p) for p in args.submissions] or [ROOT / "student"]
+        return [course_mod.current().reference]
+    return [Path(p) for p in args.submissions] or [course_mod.current().student]
 
 
 def _select_data(folder: Optional[str]) -> list[str]:
@@ -334,7 +338,7 @@ def run(args) -> int:
         submitted_at=_parse_time(args.submitted_at), full_traceback=args.in_process,
         isolation=IsolationOptions(memory_mb=args.memory_limit, keep_sandbox=args.keep_sandbox,
                                    secrets=secrets, hide=list(secrets), expose=data_expose))
-    reference = None if args.public_only else reference_executor(Path(args.reference_dir) if args.reference_dir else None)
+    reference = None if args.public_only else reference_executor(course_mod.current().reference)
     packages = [a.rubric.package for a in assignments]
     steps = _Steps()
     if not class_run:  # a bad single submission is a bad invocation: resolve before grading anything
@@ -419,8 +423,31 @@ def _grade_one(submission: Submission, assignments, reference, options: RunOptio
     return report
 
 
+def _take_course_dir(argv: list[str]) -> list[str]:
+    """Remove ``--course-dir DIR`` (accepted before or after the subcommand, by every subcommand)
+    from ``argv`` and make that directory this process's course (``grader.core.course``)."""
+    out, chosen, items = [], None, iter(argv)
+    for item in items:
+        if item == "--course-dir":
+            chosen = next(items, None)
+            if chosen is None:
+                raise course_mod.CourseError("--course-dir needs a directory")
+        elif item.startswith("--course-dir="):
+            chosen = item.split("=", 1)[1]
+        else:
+            out.append(item)
+    if chosen is not None:
+        course_mod.activate(course_mod.find(chosen))
+    return out
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        argv = _take_course_dir(argv)
+    except course_mod.CourseError as exc:
+        print(f"grader: error: {_one_line(exc, 4000)}", file=sys.stderr)
+        return EXIT_ERROR
     if argv[:1] == ["generate"]:
         from . import generate
 
@@ -435,8 +462,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return selftest.main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "reference_dir", None):
+            course_mod.activate(course_mod.current().with_reference(Path(args.reference_dir)))
         return calibrate(args) if args.command == "calibrate" else run(args)
-    except (UsageError, GradingError, SubmissionError, SandboxError, RubricError) as exc:
+    except (UsageError, GradingError, SubmissionError, SandboxError, RubricError, course_mod.CourseError) as exc:
         # (OverridesError is a RubricError)
         print(f"grader: error: {_one_line(exc, 4000)}", file=sys.stderr)
         return EXIT_ERROR

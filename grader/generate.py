@@ -17,7 +17,6 @@ from pathlib import Path
 
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
-ROOT = Path(__file__).resolve().parent.parent
 SKIP_NAMES = {"__pycache__"}
 # Files a submission adds on purpose (trained weights, test-set predictions): never copied from the
 # reference into the stubs, never "extra" in a stale check, left out of the tests' copies of the reference.
@@ -107,8 +106,17 @@ def generate(reference: Path, student: Path) -> dict[str, str]:
     return files
 
 
-def stale_files(reference: Path = ROOT / "reference", student: Path = ROOT / "student") -> list[str]:
+def _course_paths(reference: Path | None, student: Path | None) -> tuple[Path, Path]:
+    """``reference/`` and ``student/`` of the course directory (``grader.core.course``) unless given."""
+    from .core import course as course_mod
+
+    course = course_mod.current()
+    return (reference or course.root / "reference"), (student or course.student)
+
+
+def stale_files(reference: Path | None = None, student: Path | None = None) -> list[str]:
     """Files whose generated text differs from ``student/`` (missing, changed or extra)."""
+    reference, student = _course_paths(reference, student)
     wanted = generate(reference, student)
     problems = []
     for rel, text in wanted.items():
@@ -125,8 +133,9 @@ def stale_files(reference: Path = ROOT / "reference", student: Path = ROOT / "st
     return problems
 
 
-def write(reference: Path = ROOT / "reference", student: Path = ROOT / "student") -> list[str]:
+def write(reference: Path | None = None, student: Path | None = None) -> list[str]:
     """Regenerate ``student/`` from ``reference/``; return the written paths."""
+    reference, student = _course_paths(reference, student)
     files = generate(reference, student)
     if student.exists():
         shutil.rmtree(student)
@@ -144,13 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="grader generate", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report whether student/ is stale")
     args = parser.parse_args(argv)
-    if args.check:
-        problems = stale_files()
-        for p in problems:
-            print(p)
-        print("student/ is up to date" if not problems else "student/ is stale: run `grader generate`")
-        return 1 if problems else 0
-    written = write()
+    try:
+        if args.check:
+            problems = stale_files()
+            for p in problems:
+                print(p)
+            print("student/ is up to date" if not problems else "student/ is stale: run `grader generate`")
+            return 1 if problems else 0
+        written = write()
+    except (MarkerError, OSError) as exc:  # student/ is left as it was: generate() runs before any write
+        print(f"grader: error: generate: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote {len(written)} files under student/")
     return 0
 

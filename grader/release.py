@@ -26,8 +26,14 @@ from pathlib import Path
 
 from . import generate
 from .core import assignment as assignment_mod
+from .core import course as course_mod
 
-ROOT = Path(__file__).resolve().parent.parent
+
+
+def _root() -> Path:
+    """The course directory the bundle is built from (``grader.core.course``)."""
+    return course_mod.current().root
+
 COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 # Generated data sets: (generator script, folder under data/generated/).
 DATA_SETS = (("data/detection/make_dataset.py", "detection"), ("data/cocogen/make_dataset.py", "cocogen"))
@@ -189,7 +195,7 @@ def _public_assignment(src: Path, dst: Path) -> None:
     assignment_mod.load(dst)  # the reduced assignment must still load
 
 
-def keep_released_split(target: Path, name: str, root: Path = ROOT) -> Path | None:
+def keep_released_split(target: Path, name: str, root: Path | None = None) -> Path | None:
     """Before the bundle's ``hidden/`` folder of data set ``name`` is removed, keep it with the
     grader as ``data/generated/<name>/hidden/released/`` (with the bundle's ``test_images.json``):
     the annotations of exactly the images students received, which the grader checks against its
@@ -197,7 +203,7 @@ def keep_released_split(target: Path, name: str, root: Path = ROOT) -> Path | No
     hidden = target / "hidden"
     if not hidden.is_dir():
         return None
-    kept = root / "data" / "generated" / name / "hidden" / "released"
+    kept = (root or _root()) / "data" / "generated" / name / "hidden" / "released"
     shutil.rmtree(kept, ignore_errors=True)
     shutil.copytree(hidden, kept)
     if (target / "test_images.json").is_file():
@@ -213,19 +219,20 @@ def build(out: Path, *, with_data: bool = True) -> Path:
     if problems:
         raise ReleaseError(f"student/ is stale ({problems[0]}); run `grader generate` first")
     out.mkdir(parents=True)
+    root = _root()
     for rel in ("student", "tests/public", "notebooks", "data/tinycoco", "pyproject.toml"):
-        _copy(ROOT / rel, out / rel)
-    _copy(ROOT / "docs" / "STUDENT_README.md", out / "README.md")
+        _copy(root / rel, out / rel)
+    _copy(root / "docs" / "STUDENT_README.md", out / "README.md")
     grader_dst = out / "grader"
-    shutil.copytree(ROOT / "grader", grader_dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "assignments"))
+    shutil.copytree(course_mod.GRADER_PACKAGE, grader_dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "assignments"))
     for name in assignment_mod.available():
         _public_assignment(assignment_mod.ASSIGNMENTS_DIR / name, grader_dst / "assignments" / name)
     if with_data:
         for script, name in DATA_SETS:
-            if not (ROOT / script).is_file():
+            if not (root / script).is_file():
                 continue
             target = out / "data" / "generated" / name
-            subprocess.run([sys.executable, str(ROOT / script), "--out", str(target)], check=True,
+            subprocess.run([sys.executable, str(root / script), "--out", str(target)], check=True,
                            stdout=subprocess.DEVNULL)
             keep_released_split(target, name)
             shutil.rmtree(target / "hidden", ignore_errors=True)
@@ -244,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = build(args.out, with_data=not args.skip_data)
     except (ReleaseError, subprocess.CalledProcessError) as exc:
-        print(f"grader release: {exc}", file=sys.stderr)
+        print(f"grader: error: release: {exc}", file=sys.stderr)
         return 2
     if args.zip:
         shutil.make_archive(str(out), "zip", root_dir=out)

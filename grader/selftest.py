@@ -25,8 +25,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent  # the checkout whose suites run
-_HOME = ROOT  # where this grader (and its pytest plugin) is imported from
+_HOME = Path(__file__).resolve().parent.parent  # where this grader (and its pytest plugin) is imported from
+
+
+def _course_root() -> Path:
+    """The course directory whose suites run (``grader.core.course``)."""
+    from .core import course as course_mod
+
+    return course_mod.current().root
 SUITE_FILES = [  # the files holding the suites; tests in them outside a suite are deselected
     "tests/centernet/test_discrimination.py",
     "tests/detection/test_grading.py",
@@ -42,7 +48,7 @@ LABELS = {"wrong": ("caught", "wrong variants that lose points"),
 def suite_files(root: Path | None = None) -> list[str]:
     """``SUITE_FILES`` that exist, plus every test file that marks a test ``selftest_*`` or is named
     like a hostile suite (``test_hostile*.py``, ``test_forgery*.py``, ``test_attack*.py``)."""
-    root = ROOT if root is None else root
+    root = _course_root() if root is None else root
     found = [f for f in SUITE_FILES if (root / f).is_file()]
     for path in sorted((root / "tests").rglob("test_*.py")):
         rel = path.relative_to(root).as_posix()
@@ -69,7 +75,7 @@ def run_suites(files: list[str], quick: bool, extra: list[str] = (), root: Path 
                "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONPATH": path}  # the plugin: this grader's
         cmd = [sys.executable, "-m", "pytest", *files, "-p", "grader.selftest_plugin", "-q", "-rN",
                "-p", "no:cacheprovider", *extra]
-        proc = subprocess.run(cmd, cwd=ROOT if root is None else root, env=env, capture_output=True, text=True)
+        proc = subprocess.run(cmd, cwd=_course_root() if root is None else root, env=env, capture_output=True, text=True)
         if not out.is_file():
             tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
             raise RuntimeError(f"pytest did not run the suites (exit status {proc.returncode}): {tail}")

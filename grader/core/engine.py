@@ -107,7 +107,10 @@ class InProcessExecutor:
         self.path = path
         self.full_traceback = full_traceback
         self.package_dir: Optional[Path] = None
-        os.environ.setdefault("GRADER_DATA_DIR", str(Path(__file__).resolve().parent.parent.parent / "data"))
+        if "GRADER_DATA_DIR" not in os.environ:
+            from . import course as course_mod
+
+            os.environ["GRADER_DATA_DIR"] = str(course_mod.current().data)
 
     @classmethod
     def for_directory(cls, package_dir: Path, alias: str, *, full_traceback: bool = False) -> "InProcessExecutor":
@@ -116,6 +119,10 @@ class InProcessExecutor:
         executor = cls(alias, full_traceback=full_traceback)
         executor.package_dir = Path(package_dir).resolve()
         return executor
+
+    def import_module(self, sub: str):
+        """The submodule ``sub`` (e.g. ``centernet.loss``) of this executor's package."""
+        return self._import(sub)
 
     def _import(self, sub: str):
         if self.package_dir is not None and not self._alias_is_ours():

@@ -19,7 +19,8 @@ from .assignment import Assignment
 from .engine import CachedExecutor, CheckResult, InProcessExecutor, grade
 from .overrides import apply_overrides
 from .report import Report, bound_report, summarize
-from .sandbox import ROOT, IsolatedExecutor, IsolationOptions
+from . import course as course_mod
+from .sandbox import IsolatedExecutor, IsolationOptions
 from .submission import Submission
 
 REFERENCE_ALIAS = "_grader_reference"
@@ -31,7 +32,7 @@ class GradingError(RuntimeError):
 
 def reference_executor(reference_dir: Optional[Path] = None) -> CachedExecutor:
     """The reference solution, run in this process and cached (expected values, reference times)."""
-    directory = Path(reference_dir) if reference_dir else ROOT / "reference"
+    directory = Path(reference_dir) if reference_dir else course_mod.current().reference
     if not directory.is_dir():
         raise GradingError(f"the reference solution is not available ({directory} is missing); "
                            "grade with --public-only")

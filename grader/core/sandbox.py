@@ -48,6 +48,7 @@ from typing import Any, Optional
 
 import torch
 
+from . import course as course_mod
 from . import worker_main as wm
 from .assignment import Assignment
 from .engine import ProbeOutcome
@@ -55,7 +56,6 @@ from .probe_runtime import MAX_ELEMENTS
 from .submission import MAX_PACKAGE_BYTES, MAX_PACKAGE_FILES, SubmissionLinkError, SubmissionTooLarge
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent  # the checkout (grader/..)
 MiB = 1024 * 1024
 REPLY_STATUSES = {"ok", "not_attempted", "error", "resource_limit"}
 MAX_REPLY_LINE = 1 * MiB
@@ -112,7 +112,7 @@ class IsolationOptions:
     expose: list = field(default_factory=list)
     data_dir: Optional[str] = None
     keep_sandbox: bool = False
-    course_dir: Optional[str] = None  # the course's released package (given files); default <checkout>/student
+    given_dir: Optional[str] = None  # the released package whose given files replace the submission's; default: the course's student/
 
 
 # ----------------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def worker_sys_path() -> list[str]:
         if not entry or not os.path.isabs(entry) or not os.path.exists(entry):
             continue
         real = os.path.realpath(entry)
-        if wm.within(real, str(ROOT)) and not wm.within(real, prefix):
+        if any(wm.within(real, str(d)) for d in _private_trees()) and not wm.within(real, prefix):
             continue
         if real not in out:
             out.append(real)
@@ -154,10 +154,18 @@ def hidden_data_dirs(data_dir: Path) -> list[str]:
     return found
 
 
+def _private_trees() -> list[Path]:
+    """Trees no import path of the worker may point into: the course directory and the checkout
+    holding the grader's code (when the grader is not installed under the interpreter's prefix)."""
+    return [course_mod.current().root, course_mod.GRADER_PACKAGE.parent]
+
+
 def default_secrets() -> list[str]:
-    """The checkout's secret directories: solutions, the grader (rubrics, hidden checks), the
-    project's tests, hidden data."""
-    return [str(ROOT / d) for d in ("reference", "grader", "tests")] + list(hidden_data_dirs(ROOT / "data"))
+    """The course's secret directories (solutions, the project's tests), the grader's own code
+    wherever it is installed (rubrics, hidden checks) and the hidden data folders."""
+    course = course_mod.current()
+    dirs = dict.fromkeys(str(d) for d in course.secret_dirs())
+    return list(dirs) + list(hidden_data_dirs(course.data))
 
 
 UID_RANGE = range(61000, 65000)
@@ -829,7 +837,8 @@ class IsolatedExecutor:
                 os.chown(self.base / d, self.uid, self.uid)
         (self.base / "root").mkdir(mode=0o755)  # mount point of the worker's new root (worker_main.build_view)
         self._make_readable(self.lib)
-        data_dir = o.data_dir or (str(ROOT / "data") if (ROOT / "data").is_dir() else None)
+        course_data = course_mod.current().data
+        data_dir = o.data_dir or (str(course_data) if course_data.is_dir() else None)
         expose = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, str(self.lib)]
         expose += worker_sys_path() + ([data_dir] if data_dir else []) + list(o.expose)
         writable = [str(self.run_dir), str(self.base / "home")]
@@ -879,7 +888,7 @@ class IsolatedExecutor:
 
     def _install_given(self, assignment: Assignment) -> None:
         """Replace the package's given files (rubric ``given``) in the sandbox copy by the
-        course's own (``course_dir/<package>/<file>``, the released ``student/`` of this
+        course's own (``given_dir/<package>/<file>``, the released ``student/`` of the
         checkout), before the package is first imported (issue #9.5). A submission whose copy
         differs (or lacks it) gets a remark in ``remarks``; if another package of it was
         imported already (it may have loaded the changed file), the worker is restarted."""
@@ -891,7 +900,7 @@ class IsolatedExecutor:
         target_pkg = self.lib / "submission" / package
         if not target_pkg.is_dir():
             return  # not handed in: stays "not attempted"
-        course = Path(self.options.course_dir) if self.options.course_dir else ROOT / "student"
+        course = Path(self.options.given_dir) if self.options.given_dir else course_mod.current().student
         changed, missing = [], []
         for rel in given:
             src = course / package / rel

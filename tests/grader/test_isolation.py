@@ -20,12 +20,14 @@ import pytest
 import torch
 
 from grader.core import assignment
-from grader.core.sandbox import (ROOT, DataError, IsolatedExecutor, IsolationOptions, load_result, validate_plain,
+from grader.core.sandbox import (DataError, IsolatedExecutor, IsolationOptions, load_result, validate_plain,
                                  worker_sys_path)
 from grader.core.runner import RunOptions, grade_submission
 from grader.core.submission import resolve
 
 from grader_testkit import HOSTILE, SUBS, TOYREF, copy_package
+
+ROOT = Path(__file__).resolve().parents[2]  # the course directory of these tests (this checkout)
 
 IS_ROOT = os.geteuid() == 0
 MEMORY_MB = 1024  # small: a runaway allocation is stopped long before it troubles the machine
@@ -518,7 +520,7 @@ def test_given_training_loop_is_the_courses(tmp_path, toy_reference):
     train.py unchanged passes without a remark; one that lacks it is graded with the course's."""
     given = assignment.load(HOSTILE.parent / "given")
     assert given.rubric.given == ("train.py",)
-    options = RunOptions(isolation=IsolationOptions(memory_mb=MEMORY_MB, course_dir=str(TOYREF)))
+    options = RunOptions(isolation=IsolationOptions(memory_mb=MEMORY_MB, given_dir=str(TOYREF)))
     reports = {}
     for name, src in (("fake", SUBS / "hostile_given"), ("honest", TOYREF), ("no_train", SUBS / "hostile")):
         package = copy_package(src, tmp_path / name)

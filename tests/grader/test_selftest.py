@@ -76,7 +76,7 @@ def test_quick_runs_the_first_cases_only(tmp_path):
 
 def test_cli_exit_status(tmp_path, monkeypatch, capsys):
     root = _suite(tmp_path)
-    monkeypatch.setattr(selftest, "ROOT", root)
+    monkeypatch.setattr(selftest, "_course_root", lambda: root)
     monkeypatch.setattr(selftest, "SUITE_FILES", ["tests/test_fake_suite.py"])
     real = selftest.run_suites
     monkeypatch.setattr(selftest, "run_suites", lambda files, quick, extra=(): real(files, quick, extra, root=root))

@@ -1162,13 +1162,16 @@ def data_fingerprint(annotation_file, image_dir) -> str:
 
 
 def course_copy_dir():
-    """The course's own copy of the given files, when this probe file runs inside a grader checkout
-    (in-process runs): ``reference/centernet`` beside ``grader/``. None in the worker, where the
-    sandbox has already put the course's given files into the submission."""
+    """The course's own copy of the given files, when this probe file runs from the grader's package
+    (in-process runs): ``reference/centernet`` of the course directory ($GRADER_COURSE_DIR, which
+    the parent sets), else beside ``grader/``. None in the worker (this file is a copy there, outside
+    any grader package), where the sandbox has already put the course's given files into the
+    submission; the environment is not consulted there."""
     here = Path(__file__).resolve()
     if len(here.parents) < 4 or here.parents[0].name != "centernet" or here.parents[1].name != "assignments":
         return None
-    folder = here.parents[3] / "reference" / "centernet"
+    course = os.environ.get("GRADER_COURSE_DIR", "").strip()
+    folder = (Path(course) if course else here.parents[3]) / "reference" / "centernet"
     return folder if (folder / "train.py").is_file() else None
 
 

@@ -51,7 +51,6 @@ from grader.core.api import Verdict, attachment_name, attachment_path, failed
 
 from grader.core.api import grader_fault
 
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def _load_probes():
@@ -109,11 +108,13 @@ def rubric_training(path: Optional[Path] = None) -> dict:
 
 
 def data_root() -> Path:
-    """The data folder the parent reads: $GRADER_DATA_DIR, else $COURSE_DATA_DIR, else the checkout's."""
+    """The data folder the parent reads: $GRADER_DATA_DIR, else $COURSE_DATA_DIR, else the course's."""
+    from grader.core import course as course_mod
+
     for var in ("GRADER_DATA_DIR", "COURSE_DATA_DIR"):
         if os.environ.get(var):
             return Path(os.environ[var])
-    return ROOT / "data"
+    return course_mod.current().data
 
 
 def tinycoco_dir(rubric: Optional[Mapping] = None) -> Path:
@@ -149,12 +150,21 @@ def thresholds(folder: Path, fingerprint: Optional[str], cfg: Mapping, rubric: O
     return values, f"default thresholds ({dataset_key(folder)} was never calibrated: grader calibrate)"
 
 
+def _reference_package():
+    """The course's reference ``centernet`` package (``--reference-dir`` respected), imported under
+    the reference executor's alias, whatever the folder is called."""
+    from grader.core import course as course_mod
+    from grader.core.engine import InProcessExecutor
+    from grader.core.runner import REFERENCE_ALIAS
+
+    return InProcessExecutor.for_directory(course_mod.current().reference, REFERENCE_ALIAS).import_module("centernet")
+
+
 def _reference():
     """The reference package's modules the verdicts use (imported lazily: students have none)."""
-    import importlib
-
     try:
-        return {name: importlib.import_module(f"reference.centernet.{name}")
+        package = _reference_package()
+        return {name: importlib.import_module(f"{package.__name__}.{name}")
                 for name in ("data", "convert", "network", "plot", "loss")}
     except ImportError as exc:
         raise RuntimeError(f"grader set-up: this check needs the reference package ({exc})") from None
@@ -830,7 +840,7 @@ def write_calibration(path: Path, key: str, entry: Mapping) -> None:
 
 
 def calibrate(folder: Optional[Path] = None, seeds: int = 5, *, rubric_path: Optional[Path] = None,
-              package: str = "reference.centernet", margin: float = CALIBRATION_MARGIN, log=print,
+              package: Optional[str] = None, margin: float = CALIBRATION_MARGIN, log=print,
               write: bool = True, first_seed: int = 0, **budget) -> dict:
     """Train the reference on ``seeds`` seeds on the TinyCoco ``folder`` with the graded budget
     (``budget`` overrides it, e.g. ``steps=`` for a quick test), print the statistics of every
@@ -843,7 +853,7 @@ def calibrate(folder: Optional[Path] = None, seeds: int = 5, *, rubric_path: Opt
     folder = Path(folder) if folder else tinycoco_dir()
     cfg = {**TRAINING_CONFIG, **budget}
     s = parent_set(folder, cfg["image_size"])
-    pkg = importlib.import_module(package)
+    pkg = importlib.import_module(package) if package else _reference_package()
     runs = []
     for seed in range(first_seed, first_seed + seeds):
         status, data, message, seconds, _ = run_probe(

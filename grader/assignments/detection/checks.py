@@ -27,11 +27,20 @@ import torch.nn.functional as F
 from grader.core import api
 from grader.core.api import Check, Verdict, compare_number, compare_tensors, failed, partial, passed, verdict_from
 
-ROOT = Path(__file__).resolve().parents[3]
-DATA = ROOT / "data" / "generated" / "detection"
-HIDDEN_TEST = DATA / "hidden" / "test.json"
-RELEASED = DATA / "hidden" / "released"  # `grader release` copies the bundle's test split record here
-MAKE_DATASET = ROOT / "data" / "detection" / "make_dataset.py"
+
+
+def _course_data() -> Path:
+    """The course's data folder (``grader.core.course``: never where the grader is installed)."""
+    from grader.core import course as course_mod
+
+    return course_mod.current().data
+
+
+def _detection_dir() -> Path:
+    """``data/generated/detection`` of the course. Its ``hidden/test.json`` holds the test split's
+    annotations; ``hidden/released/`` what `grader release` kept of the students' split."""
+    return _course_data() / "generated" / "detection"
+
 MAP_THRESHOLDS = (0.05, 0.1, 0.2)  # 1 / 2 / 5 points
 
 
@@ -549,10 +558,10 @@ class HiddenDataFault(Exception):
 def _generator():
     """``data/detection/make_dataset.py``, loaded here (the parent: the worker never sees it)."""
     if "_detection_make_dataset" not in sys.modules:
-        if not MAKE_DATASET.is_file():
-            raise HiddenDataFault(f"{MAKE_DATASET.relative_to(ROOT)} is missing: the grader cannot build the test "
-                                  f"split's annotations")
-        spec = importlib.util.spec_from_file_location("_detection_make_dataset", MAKE_DATASET)
+        make_dataset = _course_data() / "detection" / "make_dataset.py"
+        if not make_dataset.is_file():
+            raise HiddenDataFault(f"{make_dataset} is missing: the grader cannot build the test split's annotations")
+        spec = importlib.util.spec_from_file_location("_detection_make_dataset", make_dataset)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # dataclasses need the module registered
         spec.loader.exec_module(module)
@@ -579,7 +588,7 @@ def released_test_images() -> tuple[dict | None, str]:
         if not Path(explicit).is_file():
             raise HiddenDataFault(f"DETECTION_RELEASED_TEST_IMAGES={explicit}: no such file")
         return _read_json(Path(explicit)), explicit
-    for path in (RELEASED / "test_images.json", DATA / "test_images.json"):
+    for path in (_detection_dir() / "hidden" / "released" / "test_images.json", _detection_dir() / "test_images.json"):
         if path.is_file():
             return _read_json(path), str(path)
     return None, ""
@@ -618,7 +627,8 @@ def hidden_test_annotations() -> dict:
     if key in _HIDDEN_CACHE:
         return _HIDDEN_CACHE[key]
     coco = None
-    for path in ([Path(explicit)] if explicit else [RELEASED / "test.json", HIDDEN_TEST]):
+    hidden = _detection_dir() / "hidden"
+    for path in ([Path(explicit)] if explicit else [hidden / "released" / "test.json", hidden / "test.json"]):
         if not path.is_file():
             continue
         data = _read_json(path)
@@ -637,7 +647,7 @@ def hidden_test_annotations() -> dict:
             except TypeError:
                 raise HiddenDataFault(f"{bundle_path}: its knobs are not this generator's") from None
         coco = mk.hidden_test_annotations(knobs, count, test_seed=seed)
-        target = Path(explicit) if explicit else HIDDEN_TEST
+        target = Path(explicit) if explicit else hidden / "test.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         partial_file = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # atomic: graders may run at once
         partial_file.write_text(json.dumps(coco))
