@@ -442,7 +442,11 @@ def _take_course_dir(argv: list[str]) -> list[str]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    with course_mod.scoped():
+        return _main(sys.argv[1:] if argv is None else argv)
+
+
+def _main(argv: list[str]) -> int:
     try:
         argv = _take_course_dir(argv)
     except course_mod.CourseError as exc:

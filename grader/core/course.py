@@ -20,6 +20,7 @@ Parent side only: the worker never imports this module (it gets concrete paths f
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -123,3 +124,18 @@ def activate(course: Course) -> Course:
 def reset() -> None:
     """Forget the current course (tests)."""
     _CURRENT[0] = None
+
+
+@contextlib.contextmanager
+def scoped():
+    """Restore this process's course (and ``GRADER_COURSE_DIR``) on exit: one ``grader`` command
+    run in-process (``cli.main``, tests) never changes the course of the next."""
+    saved, env = _CURRENT[0], os.environ.get(COURSE_ENV)
+    try:
+        yield
+    finally:
+        _CURRENT[0] = saved
+        if env is None:
+            os.environ.pop(COURSE_ENV, None)
+        else:
+            os.environ[COURSE_ENV] = env

@@ -338,7 +338,9 @@ def build_view(cfg: dict, facts: dict) -> str:
     else:
         mount(root + "/tmp", inner, None, MS_BIND)
     covered = []
-    for p in cfg["secrets"]:
+    # outermost first: a secret inside one already covered (an assignment folder of the installed
+    # grader package) no longer exists under the empty cover
+    for p in _outermost(os.path.realpath(q) for q in cfg["secrets"]):
         rp = os.path.realpath(p)
         if os.path.isdir(rp) and any(within(rp, v) for v in visible):
             mount("tmpfs", root + rp, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "mode=755,size=4k")
