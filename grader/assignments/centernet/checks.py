@@ -447,7 +447,9 @@ def verdict_head_learnable(actual: Mapping, expected: Optional[Mapping] = None) 
     return verdict_from(problems, "class, offset and size channels all learnable and input-dependent")
 
 
-HEAD_BACKGROUND_MAX = 0.2
+# A sigmoid head trained towards 'no object' ends far below this (measured: 0.01-0.21 over secret
+# draws, PyTorch's default init included); a softmax over the 2 classes cannot go below 0.5.
+HEAD_BACKGROUND_MAX = 0.4
 
 
 @student_verdict

@@ -590,17 +590,22 @@ def build_loss_forward() -> dict:
 
 
 def draw_loss_forward(g: torch.Generator) -> dict:
-    """A secret case: B=3, C in 1..3, hw in 6..10, 2-4 objects at distinct pixels in image 0, one in
-    image 1, none in image 2."""
+    """A secret case: B=3, C in 1..3, hw in 6..10, 2-4 objects in image 0, one in image 1, none in
+    image 2. Centres are at least 3 pixels apart, so no pixel but a centre has class values that
+    sum to 1 or more: "a real object is where some class has its 1" (this project) and "where the
+    class values sum to >= 1" (the original course's given forward) mark the same pixels."""
     c, hw = _int(g, 1, 3), _int(g, 6, 10)
     rows = {0: [], 1: [], 2: []}
     for bi, n in ((0, _int(g, 2, 4)), (1, 1)):
-        taken = set()
+        taken, tries = [], 0
         while len(rows[bi]) < n:
+            tries += 1
+            if tries % 200 == 0:  # a crowded start: draw the image again
+                taken, rows[bi] = [], []
             y, x = (float(v) for v in torch.rand(2, generator=g) * hw)
-            if (int(y), int(x)) in taken:
+            if any((int(y) - ty) ** 2 + (int(x) - tx) ** 2 < 9 for ty, tx in taken):
                 continue
-            taken.add((int(y), int(x)))
+            taken.append((int(y), int(x)))
             h, w = (float(v) for v in torch.rand(2, generator=g) * 4 + 0.5)
             rows[bi].append((y, x, h, w, _int(g, 0, c - 1)))
     return _loss_forward_case(rows, c, hw, g)
