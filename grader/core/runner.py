@@ -80,6 +80,7 @@ def grade_submission(submission: Submission, assignments: list[Assignment], refe
     t0 = time.perf_counter()
     if options.report_dir is not None:
         api.set_report_dir(options.report_dir)
+    api.set_attachment_owner(submission.name)  # attachments are named after their submission
     report = Report(submission.to_dict(), options=options.describe(), started_at=started.isoformat(),
                     grader_version=grader.__version__)
     executor = _executor(submission, options)

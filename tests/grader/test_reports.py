@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -16,7 +17,7 @@ from grader import cli
 from grader.core.overrides import Override
 from grader.core.report import strip_volatile, to_gradescope
 
-from grader_testkit import ALL_STATUSES, SUBS, copy_package, grade_in_process, run_cli, toy_args
+from grader_testkit import ALL_STATUSES, SUBS, TOYREF, copy_package, grade_in_process, run_cli, toy_args
 
 OVERRIDES = """
 schema = 1
@@ -223,3 +224,55 @@ def test_fail_under(capsys):
     assert code == 0  # 3.5 of 7
     code, _, _ = run_cli(toy_args(str(SUBS / "wrong"), "--in-process", "-q", "--fail-under", "3.6"), capsys)
     assert code == 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Attachments: every report's are its own (fixtures/pictoy: two verdicts write the same file name)
+# ----------------------------------------------------------------------------------------------
+
+PICTOY = SUBS.parent / "pictoy"
+
+
+def _pictoy_run(capsys, target, report_dir, *extra):
+    argv = ["run", "--assignment", str(PICTOY), "--reference-dir", str(TOYREF), "--in-process", "-q",
+            "--report-dir", str(report_dir), *extra]
+    return run_cli([*argv[:1], str(target), *argv[1:]] if target else argv, capsys)
+
+
+def _attached(report: dict, report_dir) -> dict:
+    """check id -> the text of its attachment, read where the report says it is."""
+    return {chk["name"]: (report_dir / chk["attachments"][0]).read_text()
+            for comp in report["components"] for chk in comp["checks"]}
+
+
+def test_single_runs_into_one_report_dir_keep_their_own_attachments(tmp_path, capsys):
+    alice = copy_package(TOYREF, tmp_path / "alice")
+    bob = copy_package(SUBS / "wrong", tmp_path / "bob")
+    out = tmp_path / "grader-report"
+    for who in (alice, bob):
+        code, _, err = _pictoy_run(capsys, who, out, "--json", str(tmp_path / f"{who.name}.json"),
+                                   "--markdown", str(tmp_path / f"{who.name}.md"))
+        assert code == 0, err
+    seen = {who: _attached(json.loads((tmp_path / f"{who}.json").read_text()), out) for who in ("alice", "bob")}
+    assert seen["alice"] == {"add.picture": "add: [1.0, 2.0, 3.0]\n", "relu.picture": "relu: [0.0, 0.0, 1.0]\n"}
+    assert seen["bob"] == {"add.picture": "add: [-1.0, 0.0, 1.0]\n", "relu.picture": "relu: [1.0, 0.0, 1.0]\n"}
+    md = (tmp_path / "alice.md").read_text()
+    links = re.findall(r"\]\(([^)]*)\)", md)
+    assert sorted((tmp_path / link).read_text() for link in links) == sorted(seen["alice"].values())
+    names = [n for r in ("alice", "bob") for c in json.loads((tmp_path / f"{r}.json").read_text())["components"]
+             for n in c["checks"][0]["attachments"]]
+    assert all(re.fullmatch(rf"attachments/{r}-picture-[0-9a-f]{{12}}\.txt", n)
+               for r, n in zip(["alice"] * 2 + ["bob"] * 2, names)), names
+
+
+def test_class_run_attachments_are_each_submissions_own(tmp_path, capsys):
+    klass = tmp_path / "class"
+    copy_package(TOYREF, klass / "alice")
+    copy_package(SUBS / "wrong", klass / "bob")
+    out = tmp_path / "out"
+    code, _, err = _pictoy_run(capsys, None, out, "--class", str(klass))
+    assert code == 0, err
+    for who, add in (("alice", "add: [1.0, 2.0, 3.0]\n"), ("bob", "add: [-1.0, 0.0, 1.0]\n")):
+        folder = out / "submissions" / who
+        seen = _attached(json.loads((folder / "report.json").read_text()), folder)
+        assert seen["add.picture"] == add and seen["relu.picture"].startswith("relu:")
