@@ -79,7 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--csv", metavar="FILE", help="gradebook CSV (one row per submission)")
     out.add_argument("--report-dir", default="grader-report", metavar="DIR",
                      help="where attachments (and a class run's per-submission reports) go (default: ./grader-report)")
-    out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    talk = out.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="no progress lines (the summary table only)")
+    talk.add_argument("-v", "--verbose", action="store_true",
+                      help="also the messages of the checks that passed (failed checks always show theirs)")
     pol = run.add_argument_group("policy")
     pol.add_argument("--overrides", metavar="FILE", help="review overrides and remarks (TOML)")
     pol.add_argument("--submitted-at", metavar="ISO", help="submission time, for deadline caps (e.g. 2026-12-02T10:00+01:00)")
@@ -165,13 +168,13 @@ def _below(report: rep.Report, threshold) -> bool:
 class Progress:
     """Prints one line per completed check (plain text, flushed: fine in CI logs)."""
 
-    def __init__(self, quiet: bool, show_output: bool):
-        self.quiet, self.show_output = quiet, show_output
+    def __init__(self, quiet: bool, show_output: bool, verbose: bool = False):
+        self.quiet, self.show_output, self.verbose = quiet, show_output, verbose
 
     def __call__(self, assignment: str, component: str, chk: CheckResult) -> None:
         if self.quiet:
             return
-        print(rep.progress_line(assignment, component, chk), flush=True)
+        print(rep.progress_line(assignment, component, chk, verbose=self.verbose), flush=True)
         if self.show_output and chk.status not in ("passed", "not_attempted") and chk.output:
             print(rep.output_lines(chk), flush=True)
 
@@ -415,7 +418,7 @@ def _grade_one(submission: Submission, assignments, reference, options: RunOptio
     options.report_dir = report_dir
     try:
         report = grade_submission(submission, assignments, reference, options,
-                                  Progress(args.quiet, show_output=options.in_process))
+                                  Progress(args.quiet, show_output=options.in_process, verbose=args.verbose))
     finally:
         submission.cleanup()
     rep.bound_report(report)

@@ -301,33 +301,82 @@ def verdict_from(messages, ok_message: str = "ok") -> Verdict:
 
 # ----------------------------------------------------------------------------------------------
 # Attachments (DESIGN.md principle 6): files a verdict produces for the report, e.g. a loss-curve
-# PNG. The grader sets the report directory before grading; a verdict writes to
-# ``attachment_path(name)`` and lists ``attachment_name(name)`` in ``Verdict.attachments``.
+# PNG. The grader sets the report directory (and the submission that owns the attachments) before
+# grading; a verdict writes to ``attachment_path(name)`` and lists ``attachment_name(name)`` in
+# ``Verdict.attachments``. After the verdict the grader renames each file after its owner and its
+# content (``seal_attachments``): ``attachments/<submission>-<name>-<hash>.<ext>``, so two
+# submissions graded into one report directory never show each other's pictures.
 # ----------------------------------------------------------------------------------------------
 
 _REPORT_DIR = [None]
+_OWNER = [""]  # the submission whose attachments are being written ("" outside a grading run)
+ATTACHMENT_DIR = "attachments"
+HASH_CHARS = 12  # hex digits of the content's SHA-256 in a sealed name
 
 
 def set_report_dir(path) -> None:
-    """Where attachments go (the CLI's ``--report-dir``; per submission in class runs)."""
+    """Where attachments go (the CLI's ``--report-dir``; per submission in class runs);
+    ``set_report_dir(None)`` also forgets the owner (``set_attachment_owner``)."""
     from pathlib import Path
 
     _REPORT_DIR[0] = Path(path) if path is not None else None
+    if path is None:
+        _OWNER[0] = ""
+
+
+def set_attachment_owner(submission: str) -> None:
+    """The submission whose attachments the verdicts write from now on (its name goes into theirs)."""
+    _OWNER[0] = submission
+
+
+def _safe(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
 
 
 def attachment_name(filename: str) -> str:
     """The name to list in ``Verdict.attachments`` (relative to the report directory)."""
-    import re
+    return f"{ATTACHMENT_DIR}/{_safe(filename).lstrip('.') or 'attachment'}"
 
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", filename).lstrip(".") or "attachment"
-    return f"attachments/{safe}"
+
+def _report_dir():
+    from pathlib import Path
+
+    return _REPORT_DIR[0] if _REPORT_DIR[0] is not None else Path("grader-report")
 
 
 def attachment_path(filename: str):
     """The path a verdict writes an attachment to (its directory exists)."""
-    from pathlib import Path
-
-    base = _REPORT_DIR[0] if _REPORT_DIR[0] is not None else Path("grader-report")
-    path = base / attachment_name(filename)
+    path = _report_dir() / attachment_name(filename)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def sealed_name(name: str, content: bytes, owner: str) -> str:
+    """``attachments/<owner>-<stem>-<hash><suffix>``: the name of an attachment after its
+    submission and its content (the first ``HASH_CHARS`` hex digits of its SHA-256)."""
+    import hashlib
+    from pathlib import PurePosixPath
+
+    base = PurePosixPath(name)
+    digest = hashlib.sha256(content).hexdigest()[:HASH_CHARS]
+    return f"{ATTACHMENT_DIR}/{_safe(owner).strip('._')[:60] or 'submission'}-{base.stem}-{digest}{base.suffix}"
+
+
+def seal_attachments(names) -> list:
+    """Rename each attachment a verdict listed (``attachments/<name>``, written in the report
+    directory) after the submission being graded and its content; return the new names. A name
+    that is not a file written there is returned unchanged (the report writers drop unsafe ones)."""
+    import os
+
+    base, out = _report_dir(), []
+    for name in names:
+        path = base / name if isinstance(name, str) and name.startswith(ATTACHMENT_DIR + "/") else None
+        if path is None or "/" in name[len(ATTACHMENT_DIR) + 1:] or not path.is_file() or path.is_symlink():
+            out.append(name)
+            continue
+        new = sealed_name(name, path.read_bytes(), _OWNER[0])
+        os.replace(path, base / new)
+        out.append(new)
+    return out

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .api import Check
+from .names import valid_names
 from .rubric import Rubric, RubricError, load_rubric
 
 ASSIGNMENTS_DIR = Path(__file__).resolve().parent.parent / "assignments"
@@ -49,7 +50,7 @@ def load(name_or_dir: str | Path) -> Assignment:
     if not directory.is_dir():
         directory = ASSIGNMENTS_DIR / str(name_or_dir)
         if not directory.is_dir():
-            raise RubricError(f"unknown assignment '{name_or_dir}' (available: {', '.join(available()) or 'none'})")
+            raise RubricError(f"unknown assignment '{name_or_dir}' ({valid_names(str(name_or_dir), available())})")
     checks_file = directory / "checks.py"
     probes_file = directory / "probes.py"
     for f in (checks_file, probes_file):

@@ -431,7 +431,8 @@ def _conclude_check(check, rc, points, outcome: ProbeOutcome, expected, limit: f
     if status != "passed" and status != "failed":
         fraction = 0.0
     return CheckResult(check.id, check.component, check.description, status, points * fraction, points,
-                       verdict.message, rc.visibility, outcome.seconds, list(verdict.attachments), outcome.output)
+                       verdict.message, rc.visibility, outcome.seconds, api.seal_attachments(verdict.attachments),
+                       outcome.output)
 
 
 def _judges_cleanly(check, witness, expected, hidden: bool) -> bool:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from .engine import ComponentResult
+from .names import valid_names
 from .rubric import Rubric, RubricError
 
 
@@ -60,6 +61,7 @@ class Override:
         return d
 
 
+TOP_KEYS = ("schema", "reviewer", "override")
 ENTRY_KEYS = {"assignment", "component", "score", "remark", "reviewer", "submission", "verdict"}
 VERDICTS = ("accepted", "partly accepted", "rejected")
 
@@ -87,9 +89,9 @@ def _string(entry: dict, key: str, where: str, default=None):
 
 def parse_overrides(data: dict, rubrics: dict[str, Rubric], where: str = "<overrides>") -> list[Override]:
     """Validate a parsed overrides document."""
-    extra = sorted(set(data) - {"schema", "reviewer", "override"})
+    extra = sorted(set(data) - set(TOP_KEYS))
     if extra:
-        raise OverridesError(f"{where}: unknown key(s) {', '.join(extra)} (allowed: schema, reviewer, override)")
+        raise OverridesError(f"{where}: unknown key '{extra[0]}' ({valid_names(extra[0], TOP_KEYS)})")
     if data.get("schema", 1) != 1:
         raise OverridesError(f"{where}: schema {data.get('schema')!r} is not supported (this grader reads schema 1)")
     default_reviewer = _string(data, "reviewer", where, "")
@@ -104,17 +106,19 @@ def parse_overrides(data: dict, rubrics: dict[str, Rubric], where: str = "<overr
             raise OverridesError(f"{ew}: must be a table")
         unknown = sorted(set(entry) - ENTRY_KEYS)
         if unknown:
-            raise OverridesError(f"{ew}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(ENTRY_KEYS))})")
+            raise OverridesError(f"{ew}: unknown key '{unknown[0]}' ({valid_names(unknown[0], sorted(ENTRY_KEYS))})")
         assignment = _string(entry, "assignment", ew)
         component = _string(entry, "component", ew)
         if not assignment or not component:
             raise OverridesError(f"{ew}: needs 'assignment' and 'component'")
         rubric = rubrics.get(assignment)
         if rubric is None:
-            raise OverridesError(f"{ew}: unknown assignment '{assignment}' (graded: {', '.join(sorted(rubrics))})")
+            raise OverridesError(f"{ew}: unknown assignment '{assignment}' (graded in this run; "
+                                 f"{valid_names(assignment, sorted(rubrics))})")
         comp = next((c for c in rubric.components if c.name == component), None)
         if comp is None:
-            raise OverridesError(f"{ew}: assignment '{assignment}' has no component '{component}'")
+            raise OverridesError(f"{ew}: assignment '{assignment}' has no component '{component}' "
+                                 f"({valid_names(component, [c.name for c in rubric.components])})")
         score = entry.get("score")
         if score is not None:
             if isinstance(score, bool) or not isinstance(score, (int, float)):

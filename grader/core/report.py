@@ -9,11 +9,15 @@ JSON schema, version 1 (keys always present unless marked optional)::
     schema_version   1
     grader_version   str
     submission       {name, source, kind[, sha256]}
-    score            float   total after caps, bonus included
-    max_score        float   sum of the non-bonus components' points
+    score            float   the grade: regular_score + bonus_score (after caps)
+    regular_score    float   the non-bonus components' points earned, after caps
+    max_score        float   sum of the non-bonus components' points (graded in this run)
     bonus_score      float   bonus points earned (after the bonus deadline: 0)
     bonus_max_score  float
-    assignments      [{name, title, score, max_score, bonus_score, bonus_max_score, policy}]
+    assignments      [{name, title, score, regular_score, max_score, bonus_score, bonus_max_score,
+                       rubric_max_score, rubric_bonus_max_score, policy}]
+                     rubric_*: the whole rubric's maxima (more than max_score when a run graded part
+                     of it: --public-only, --only)
     components       [{assignment, name, score, max_score, bonus, manual, status, checks, [override]}]
                      checks: [{name, description, status, score, max_score, message, visibility,
                                seconds, attachments[, output]}]
@@ -39,6 +43,8 @@ import json
 import math
 import os
 import re
+import shutil
+import textwrap
 import urllib.parse
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -163,11 +169,44 @@ class AssignmentSummary:
     score: float
     bonus_score: float
     policy: dict
+    rubric_max_score: Optional[float] = None        # the whole rubric's (None: what was graded)
+    rubric_bonus_max_score: Optional[float] = None
+
+    @property
+    def regular_score(self) -> float:
+        """The non-bonus points earned, after caps (``score`` is this plus the bonus)."""
+        return round(self.score - self.bonus_score, 9)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "title": self.title, "score": _r(self.score), "max_score": _r(self.max_score),
+        return {"name": self.name, "title": self.title, "score": _r(self.score),
+                "regular_score": _r(self.regular_score), "max_score": _r(self.max_score),
                 "bonus_score": _r(self.bonus_score), "bonus_max_score": _r(self.bonus_max_score),
+                "rubric_max_score": _r(_or(self.rubric_max_score, self.max_score)),
+                "rubric_bonus_max_score": _r(_or(self.rubric_bonus_max_score, self.bonus_max_score)),
                 "policy": self.policy}
+
+    @property
+    def partial(self) -> bool:
+        """Whether this run graded less than the whole rubric (``--public-only``, ``--only``)."""
+        return (_or(self.rubric_max_score, self.max_score) > self.max_score + 1e-9
+                or _or(self.rubric_bonus_max_score, self.bonus_max_score) > self.bonus_max_score + 1e-9)
+
+
+def _or(value: Optional[float], default: float) -> float:
+    return default if value is None else value
+
+
+def totals_text(regular: float, regular_max: float, bonus: float, bonus_max: float) -> str:
+    """``3.5 / 7``, or with a bonus ``3.5 / 7 + bonus 1 / 1 = 4.5``: the regular points out of the
+    regular maximum first, then the bonus out of its own, then the grade."""
+    text = f"{regular:g} / {regular_max:g}"
+    if bonus_max:
+        text += f" + bonus {bonus:g} / {bonus_max:g} = {_r(regular + bonus):g}"
+    return text
+
+
+def summary_totals(a: "AssignmentSummary") -> str:
+    return totals_text(a.regular_score, a.max_score, a.bonus_score, a.bonus_max_score)
 
 
 def _r(x: float) -> float:
@@ -188,7 +227,8 @@ def summarize(rubric: Rubric, components: list[ComponentResult],
     policy = rubric.policy
     info: dict = {"submitted_at": _iso(submitted_at), "deadline": _iso(policy.deadline),
                   "bonus_deadline": _iso(policy.bonus_deadline), "cap": None, "capped": False,
-                  "bonus_forfeited": False, "score_before_policy": _r(raw + raw_bonus)}
+                  "bonus_forfeited": False, "score_before_policy": _r(raw + raw_bonus),
+                  "regular_before_cap": _r(raw)}
     if submitted_at is not None:
         cap = policy.cap_at(submitted_at)
         if cap is not None:
@@ -199,7 +239,7 @@ def summarize(rubric: Rubric, components: list[ComponentResult],
             bonus_score, info["bonus_forfeited"] = 0.0, raw_bonus > 0
     return AssignmentSummary(rubric.assignment, rubric.title, sum(c.max_score for c in regular),
                              sum(c.max_score for c in bonus), raw, raw_bonus, score + bonus_score,
-                             bonus_score, info)
+                             bonus_score, info, rubric.max_score, rubric.bonus_points)
 
 
 def isolation_remarks(report: "Report") -> list[str]:
@@ -214,12 +254,38 @@ def policy_notes(summary: AssignmentSummary) -> list[str]:
     if p.get("cap"):
         cap = p["cap"]
         verb = "capped" if p["capped"] else "cap (not reached)"
-        notes.append(f"{summary.name}: submitted {p['submitted_at']}, after {cap['after']}: score {verb} "
-                     f"at {cap['max']:g} (before the cap: {p['score_before_policy']:g})")
+        notes.append(f"{summary.name}: submitted {p['submitted_at']}, after {cap['after']}: regular score {verb} "
+                     f"at {cap['max']:g} (before the cap: {summary.raw_score:g}"
+                     + ("; the bonus is not capped)" if summary.bonus_max_score else ")"))
     if p.get("bonus_forfeited"):
         notes.append(f"{summary.name}: bonus submitted after its deadline {p['bonus_deadline']}: "
                      f"{summary.raw_bonus:g} bonus point(s) not counted")
     return notes
+
+
+def scope_notes(report: "Report") -> list[str]:
+    """What the scores of a run that graded part of the rubric (``--public-only``, ``--only``) are
+    out of, and what the whole assignment is out of: never a silently smaller maximum."""
+    options = report.options or {}
+    if options.get("public_only"):
+        what, rest = "the public checks (--public-only)", "the hidden checks and the reviewed components add to this score"
+    else:
+        only = ", ".join(str(o) for o in options.get("only") or []) or "part of the rubric"
+        what, rest = f"{only} (--only)", "the components and checks not graded in this run add to this score"
+    notes = []
+    for a in report.assignments:
+        if a.partial:
+            bonus = _or(a.rubric_bonus_max_score, a.bonus_max_score)
+            whole = f"{_or(a.rubric_max_score, a.max_score):g}" + (f" + bonus {bonus:g}" if bonus else "")
+            notes.append(f"{a.name}: {summary_totals(a)} is out of the {a.max_score:g} point(s) of {what}; the "
+                         f"whole assignment is out of {whole}: {rest}")
+    return notes
+
+
+def report_notes(report: "Report") -> list[str]:
+    """Every note a report shows under its totals: scope, deadline policy, isolation remarks."""
+    return (scope_notes(report) + [n for a in report.assignments for n in policy_notes(a)]
+            + isolation_remarks(report))
 
 
 @dataclass
@@ -239,7 +305,21 @@ class Report:
 
     @property
     def score(self) -> float:
+        """The grade: regular points after caps plus the bonus."""
         return sum(a.score for a in self.assignments)
+
+    @property
+    def regular_score(self) -> float:
+        return round(sum(a.regular_score for a in self.assignments), 9)
+
+    @property
+    def partial(self) -> bool:
+        return any(a.partial for a in self.assignments)
+
+    @property
+    def totals(self) -> str:
+        """``regular / max`` then ``+ bonus b / bmax = grade`` (see ``totals_text``)."""
+        return totals_text(self.regular_score, self.max_score, self.bonus_score, self.bonus_max_score)
 
     @property
     def max_score(self) -> float:
@@ -265,7 +345,8 @@ class Report:
     def to_dict(self) -> dict:
         return {
             "schema_version": SCHEMA_VERSION, "grader_version": self.grader_version,
-            "submission": self.submission, "score": _r(self.score), "max_score": _r(self.max_score),
+            "submission": self.submission, "score": _r(self.score), "regular_score": _r(self.regular_score),
+            "max_score": _r(self.max_score),
             "bonus_score": _r(self.bonus_score), "bonus_max_score": _r(self.bonus_max_score),
             "assignments": [a.to_dict() for a in self.assignments],
             "components": [c.to_dict() for c in self.components],
@@ -345,41 +426,59 @@ def _check_text(chk: CheckResult) -> str:
     return text
 
 
-def to_gradescope(report: Report, hidden_visibility: str = "after_due_date") -> dict:
-    """Gradescope's results.json: one test per check (one per component when a reviewer set the
-    component's score, or for a manual component), top-level score after caps. A check the grader
-    could not grade (``grader_error``) is hidden from the student (it says nothing about their
-    code) and the top-level output says the grading is incomplete."""
-    bound_report(report)
+PENDING_TEXT = "Pending manual review: a reviewer will grade this by hand; its {points:g} point(s) are not in this score yet."
+PENDING_NO_POINTS = "Reviewed by hand (no points): a reviewer reads it and may leave a remark."
+
+
+def _gradescope_pending(comp: ComponentResult, title: str, note: str) -> dict:
+    """A manual component nobody has scored yet: no status (it neither passed nor failed) and no
+    score or maximum (it promises no points this score could hold); the output says what to expect."""
+    body = note or (PENDING_TEXT.format(points=comp.max_score) if comp.max_score else PENDING_NO_POINTS)
+    if note and comp.max_score:
+        body += "\n" + PENDING_TEXT.format(points=comp.max_score)
+    return {"name": f"{title} (manual review: pending)", "output": body, "visibility": "visible"}
+
+
+def _gradescope_component(comp: ComponentResult, title: str, note: str, hidden_visibility: str) -> dict:
+    """A component a reviewer scored: one test with the reviewed score."""
+    body = note + "".join(f"\n{c.id}: {_check_text(c)}" for c in comp.checks)
+    visible = all(c.visibility == "public" for c in comp.checks)
+    return {"name": f"{title} (reviewed)", "score": _r(comp.score), "max_score": _r(comp.max_score),
+            "status": "passed" if comp.status == "passed" else "failed", "output": body,
+            "visibility": "visible" if visible else hidden_visibility}
+
+
+def _gradescope_check(chk: CheckResult, title: str, note: str, hidden_visibility: str) -> dict:
+    output = _check_text(chk) + (f"\n{note}" if note else "")
+    name = f"{title} / {chk.id}" + (f": {chk.description}" if chk.description else "")
+    if is_grader_fault(chk):
+        return {"name": f"{name} ({GRADER_FAULT_TEXT})", "score": _r(chk.score), "max_score": _r(chk.max_score),
+                "status": "failed", "output": output, "visibility": "hidden"}
+    return {"name": name, "score": _r(chk.score), "max_score": _r(chk.max_score),
+            "status": "passed" if chk.status == "passed" else "failed", "output": output,
+            "visibility": "visible" if chk.visibility == "public" else hidden_visibility}
+
+
+def _gradescope_tests(report: Report, hidden_visibility: str) -> list[dict]:
     tests = []
     for comp in report.components:
-        title = f"{comp.assignment} / {comp.name}"
-        note = _override_text(comp)
-        if comp.overridden or not comp.checks:
-            body = note or "Pending manual review: a reviewer will add these points."
-            body += "".join(f"\n{c.id}: {_check_text(c)}" for c in comp.checks)
-            visible = all(c.visibility == "public" for c in comp.checks)
-            tests.append({"name": title + (" (reviewed)" if comp.overridden else " (manual review)"),
-                          "score": _r(comp.score), "max_score": _r(comp.max_score),
-                          "status": "passed" if comp.status == "passed" else "failed", "output": body,
-                          "visibility": "visible" if visible else hidden_visibility})
-            continue
-        for i, chk in enumerate(comp.checks):
-            output = _check_text(chk) + (f"\n{note}" if note and i == 0 else "")
-            name = f"{title} / {chk.id}" + (f": {chk.description}" if chk.description else "")
-            if is_grader_fault(chk):
-                tests.append({"name": f"{name} ({GRADER_FAULT_TEXT})", "score": _r(chk.score),
-                              "max_score": _r(chk.max_score), "status": "failed", "output": output,
-                              "visibility": "hidden"})
-                continue
-            tests.append({"name": name, "score": _r(chk.score), "max_score": _r(chk.max_score),
-                          "status": "passed" if chk.status == "passed" else "failed", "output": output,
-                          "visibility": "visible" if chk.visibility == "public" else hidden_visibility})
-    lines = [f"Score: {report.score:g} / {report.max_score:g}"
-             + (f" (bonus {report.bonus_score:g} / {report.bonus_max_score:g})" if report.bonus_max_score else "")]
-    for a in report.assignments:
-        lines += policy_notes(a)
-    lines += isolation_remarks(report)
+        title, note = f"{comp.assignment} / {comp.name}", _override_text(comp)
+        if comp.overridden:
+            tests.append(_gradescope_component(comp, title, note, hidden_visibility))
+        elif not comp.checks:
+            tests.append(_gradescope_pending(comp, title, note))
+        else:
+            tests += [_gradescope_check(chk, title, note if i == 0 else "", hidden_visibility)
+                      for i, chk in enumerate(comp.checks)]
+    return tests
+
+
+def _gradescope_output(report: Report) -> str:
+    lines = [f"Score: {report.totals}"] + report_notes(report)
+    pending = [c for c in report.components if c.status == "pending_review" and c.max_score]
+    if pending:
+        lines.append(f"Pending manual review: {', '.join(f'{c.assignment} / {c.name}' for c in pending)} "
+                     f"({sum(c.max_score for c in pending):g} point(s), not in this score yet)")
     faults = grader_faults(report)
     if faults:
         lines.append(f"Grading incomplete: {len(faults)} check(s) could not be graded because of a fault in the "
@@ -387,8 +486,19 @@ def to_gradescope(report: Report, hidden_visibility: str = "after_due_date") -> 
     if report.error:
         lines.append(f"Not graded ({GRADER_FAULT_TEXT}; your instructor will re-run it)"
                      if report.error_is_grader_fault else f"Not graded: {report.error}")
+    return "\n".join(lines)
+
+
+def to_gradescope(report: Report, hidden_visibility: str = "after_due_date") -> dict:
+    """Gradescope's results.json: one test per check (one per component when a reviewer set the
+    component's score), top-level score after caps (the grade: regular points plus the bonus). A
+    manual component not scored yet is a test without status, score or maximum (pending, not
+    failed). A check the grader could not grade (``grader_error``) is hidden from the student (it
+    says nothing about their code) and the top-level output says the grading is incomplete."""
+    bound_report(report)
     return {"score": _r(report.score), "execution_time": int(math.ceil(report.timings.get("total_seconds", 0))),
-            "output": "\n".join(lines), "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
+            "output": _gradescope_output(report), "visibility": "visible", "stdout_visibility": "hidden",
+            "tests": _gradescope_tests(report, hidden_visibility)}
 
 
 def gradescope_json(report: Report, hidden_visibility: str = "after_due_date") -> str:
@@ -407,7 +517,8 @@ def _xml(text: str) -> str:
 
 
 def to_junit(report: Report) -> str:
-    """JUnit XML: a test suite per assignment, a test case per check (manual components: one
+    """JUnit XML: a test suite per assignment (properties: ``score`` = ``regular_score`` +
+    ``bonus_score``, ``max_score``, ``bonus_max_score``), a test case per check (manual components: one
     case, skipped until reviewed). failed/not_attempted -> <failure>; error/timeout/resource_limit
     and grader_error (type "grader_error", "grader fault, not your code") -> <error>."""
     bound_report(report)
@@ -416,7 +527,8 @@ def to_junit(report: Report) -> str:
     for a in report.assignments:
         suite = ET.SubElement(suites, "testsuite", name=_xml(a.name))
         props = ET.SubElement(suite, "properties")
-        for k, v in (("score", a.score), ("max_score", a.max_score), ("bonus_score", a.bonus_score)):
+        for k, v in (("score", a.score), ("regular_score", a.regular_score), ("max_score", a.max_score),
+                     ("bonus_score", a.bonus_score), ("bonus_max_score", a.bonus_max_score)):
             ET.SubElement(props, "property", name=k, value=f"{v:g}")
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         seconds = 0.0
@@ -499,53 +611,88 @@ def _md_status(status: str) -> str:
     return f"{STATUS_ICON.get(status, '')} {label}"
 
 
-def to_markdown(report: Report, report_dir: Optional[Path] = None, markdown_path: Optional[Path] = None) -> str:
-    """Markdown for a pull request or the CI job summary: totals, a component table, the checks
-    that lost points, the checks the grader could not grade, reviews and policy, and attachments
-    (PNG images linked, local files only). No output tails (see ``shows_output``)."""
-    bound_report(report)
-    bonus = f" (+{report.bonus_score:g} bonus of {report.bonus_max_score:g})" if report.bonus_max_score else ""
-    lines = [f"## Grading report: {_md(report.name)}", "",
-             f"**Score: {report.score:g} / {report.max_score:g}**{bonus}", ""]
-    if report.error:
-        lines += [f"> **Not graded:** {_md(report.error)}", ""]
-    lines += ["| Assignment | Component | Status | Score |", "|---|---|---|---:|"]
+def md_message(text: str) -> str:
+    """A whole message (student-controlled) on one Markdown source line: every line escaped (see
+    ``md_escape``), lines joined by ``<br>``; nothing cut but what ``bound_report`` bounds."""
+    lines = [md_escape(clean(line, MESSAGE_LIMIT, single_line=True)) for line in clean(text).split("\n")]
+    return "<br>".join(line for line in lines if line)
+
+
+def _md_check_item(assignment: str, chk: CheckResult, message: str) -> str:
+    return (f"- {_md(assignment)} / `{_md_code(chk.id)}`: {_md_status(chk.status)}, {chk.score:g} / {chk.max_score:g}"
+            + (f"<br>{md_message(message)}" if message.strip() else ""))
+
+
+def _md_totals(report: Report) -> list[str]:
+    lines = [f"**Score: {report.totals}**"]
+    if report.partial:
+        lines[0] += " (part of the rubric: see the notes below)"
+    return lines + [""]
+
+
+def _md_components(report: Report) -> list[str]:
+    lines = ["| Assignment | Component | Status | Score |", "|---|---|---|---:|"]
     for comp in report.components:
         kind = " (bonus)" if comp.bonus else (" (manual)" if comp.manual else "")
         reviewed = " (reviewed)" if comp.overridden else ""
         lines.append(f"| {_md(comp.assignment)} | {_md(comp.name)}{kind} | {_md_status(component_status(comp))}"
                      f"{reviewed} | {comp.score:g} / {comp.max_score:g} |")
-    for a in report.assignments:
-        lines.append(f"| **{_md(a.name)}** | **total** | | **{a.score:g} / {a.max_score:g}** |")
+    lines += [f"| **{_md(a.name)}** | **total** | | **{summary_totals(a)}** |" for a in report.assignments]
+    return lines
+
+
+def _md_lost(report: Report) -> list[str]:
     lost = [(comp, chk) for comp, chk in report.checks() if chk.status != "passed" and not is_grader_fault(chk)]
-    if lost:
-        lines += ["", "<details><summary>Checks that lost points</summary>", "",
-                  "| Check | Status | Points | Message |", "|---|---|---:|---|"]
-        for comp, chk in lost:
-            lines.append(f"| {_md(comp.assignment)} / `{_md_code(chk.id)}` | {_md_status(chk.status)} "
-                         f"| {chk.score:g} / {chk.max_score:g} | {_md(chk.message)} |")
-        lines += ["", "</details>"]
+    if not lost:
+        return []
+    return (["", f"<details><summary>Checks that lost points ({len(lost)}), with their full messages</summary>", ""]
+            + [_md_check_item(comp.assignment, chk, chk.message) for comp, chk in lost] + ["", "</details>"])
+
+
+def _md_faults(report: Report) -> list[str]:
     faults = grader_faults(report)
-    if faults:
-        lines += ["", f"### Not graded: {GRADER_FAULT_TEXT}", "",
-                  "The grader could not grade these checks because of a fault on its side; they say nothing "
-                  "about your code and will be re-run.", "",
-                  "| Check | Points | Message |", "|---|---:|---|"]
-        lines += [f"| {_md(a)} / `{_md_code(chk.id)}` | {chk.score:g} / {chk.max_score:g} | "
-                  f"{_md(fault_message(chk))} |" for a, chk in faults]
+    if not faults:
+        return []
+    return (["", f"### Not graded: {GRADER_FAULT_TEXT}", "",
+             "The grader could not grade these checks because of a fault on its side; they say nothing "
+             "about your code and will be re-run.", "",
+             "<details><summary>The checks and the grader's messages</summary>", ""]
+            + [_md_check_item(a, chk, fault_message(chk)) for a, chk in faults] + ["", "</details>"])
+
+
+def _md_notes(report: Report) -> list[str]:
     reviews = [(comp, _override_text(comp)) for comp in report.components if comp.override]
-    notes = [n for a in report.assignments for n in policy_notes(a)] + isolation_remarks(report)
-    if reviews or notes:
-        lines += ["", "### Reviews and policy", ""]
-        lines += [f"- **{_md(c.assignment)} / {_md(c.name)}**: {_md(t, 1000)}" for c, t in reviews]
-        lines += [f"- {_md(n, 1000)}" for n in notes]
+    notes = report_notes(report)
+    if not reviews and not notes:
+        return []
+    return (["", "### Reviews and policy", ""]
+            + [f"- **{_md(c.assignment)} / {_md(c.name)}**: {md_message(t)}" for c, t in reviews]
+            + [f"- {md_message(n)}" for n in notes])
+
+
+def _md_attachments(report: Report, report_dir: Optional[Path], markdown_path: Optional[Path]) -> list[str]:
     attachments = [(chk, a) for _, chk in report.checks() for a in chk.attachments]
-    if attachments:
-        lines += ["", "### Attachments", ""]
-        for chk, name in attachments:
-            link = _attachment_link(name, report_dir, markdown_path)
-            image = name.lower().endswith((".png", ".jpg", ".jpeg", ".gif", ".svg"))
-            lines.append(f"{'!' if image else ''}[{_md(chk.id)}: {_md(name)}]({link})")
+    if not attachments:
+        return []
+    lines = ["", "### Attachments", ""]
+    for chk, name in attachments:
+        link = _attachment_link(name, report_dir, markdown_path)
+        image = name.lower().endswith((".png", ".jpg", ".jpeg", ".gif", ".svg"))
+        lines.append(f"{'!' if image else ''}[{_md(chk.id)}: {_md(name)}]({link})")
+    return lines
+
+
+def to_markdown(report: Report, report_dir: Optional[Path] = None, markdown_path: Optional[Path] = None) -> str:
+    """Markdown for a pull request or the CI job summary: totals (regular, then bonus), a component
+    table, the checks that lost points with their full messages (in a details block), the checks
+    the grader could not grade, reviews and notes, and attachments (PNG images linked, local files
+    only). No output tails (see ``shows_output``)."""
+    bound_report(report)
+    lines = [f"## Grading report: {_md(report.name)}", ""] + _md_totals(report)
+    if report.error:
+        lines += [f"> **Not graded:** {_md(report.error)}", ""]
+    lines += (_md_components(report) + _md_lost(report) + _md_faults(report) + _md_notes(report)
+              + _md_attachments(report, report_dir, markdown_path))
     iso = report.isolation or {}
     lines += ["", f"<sub>grader {_md(report.grader_version)} · {_md(_isolation_summary(iso))}</sub>", ""]
     return "\n".join(lines)
@@ -558,11 +705,11 @@ def _md_code(text: str) -> str:
 
 def class_markdown(reports: list[Report]) -> str:
     """A class run's summary table."""
-    lines = ["## Class gradebook", "", "| Submission | Score | Bonus | Status |", "|---|---:|---:|---|"]
+    lines = ["## Class gradebook", "", "| Submission | Score | Bonus | Total | Status |", "|---|---:|---:|---:|---|"]
     for r in reports:
         bound_report(r)
-        lines.append(f"| {_md(r.name)} | {r.score:g} / {r.max_score:g} | {r.bonus_score:g} | "
-                     f"{_md(gradebook_status(r))} |")
+        lines.append(f"| {_md(r.name)} | {r.regular_score:g} / {r.max_score:g} | {r.bonus_score:g} / "
+                     f"{r.bonus_max_score:g} | {r.score:g} | {_md(gradebook_status(r))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -631,24 +778,54 @@ def gradebook_status(report: Report) -> str:
     return "graded"
 
 
+TOTAL_COLUMNS = ("score", "max_score", "bonus_score", "bonus_max_score", "total")
+
+
+def gradebook_assignments(reports: list[Report]) -> list[str]:
+    """The assignments of a gradebook, in order of first appearance."""
+    names: list[str] = []
+    for r in reports:
+        names += [a.name for a in r.assignments if a.name not in names]
+    return names
+
+
+def _totals_cells(regular: float, regular_max: float, bonus: float, bonus_max: float) -> list[str]:
+    return [f"{regular:g}", f"{regular_max:g}", f"{bonus:g}", f"{bonus_max:g}", f"{_r(regular + bonus):g}"]
+
+
+def _assignment_cells(report: Report, name: str) -> list[str]:
+    a = next((a for a in report.assignments if a.name == name), None)
+    return [""] * len(TOTAL_COLUMNS) if a is None else _totals_cells(a.regular_score, a.max_score, a.bonus_score,
+                                                                     a.bonus_max_score)
+
+
+def _csv_notes(report: Report) -> str:
+    notes = report_notes(report)
+    notes += [f"{c.name}: {c.override['remark']}" for c in report.components if c.override and c.override.get("remark")]
+    pending = [c.name for c in report.components if c.status == "pending_review"]
+    if pending:
+        notes.append("pending review: " + ", ".join(pending))
+    return "; ".join(notes)
+
+
 def to_csv(reports: list[Report]) -> str:
-    """One row per submission: totals, then the score of every component, then a note."""
+    """One row per submission: the totals (``score`` = regular points after caps, out of
+    ``max_score``; ``bonus_score`` out of ``bonus_max_score``; ``total`` = the grade, both summed),
+    the same five per assignment (``<assignment> score``...), the score of every component, then
+    the status and notes."""
     for r in reports:
         bound_report(r)
-    cols = gradebook_columns(reports)
+    assignments, cols = gradebook_assignments(reports), gradebook_columns(reports)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["submission", "score", "max_score", "bonus_score"] + [csv_cell(c) for c in cols] + ["status", "notes"])
+    w.writerow(["submission", *TOTAL_COLUMNS] + [csv_cell(f"{a} {c}") for a in assignments for c in TOTAL_COLUMNS]
+               + [csv_cell(c) for c in cols] + ["status", "notes"])
     for r in reports:
         by_key = {f"{c.assignment}/{c.name}": c for c in r.components}
-        notes = [n for a in r.assignments for n in policy_notes(a)] + isolation_remarks(r)
-        notes += [f"{c.name}: {c.override['remark']}" for c in r.components if c.override and c.override.get("remark")]
-        pending = [c.name for c in r.components if c.status == "pending_review"]
-        if pending:
-            notes.append("pending review: " + ", ".join(pending))
-        w.writerow([csv_cell(r.name), f"{r.score:g}", f"{r.max_score:g}", f"{r.bonus_score:g}"]
+        w.writerow([csv_cell(r.name), *_totals_cells(r.regular_score, r.max_score, r.bonus_score, r.bonus_max_score)]
+                   + [cell for a in assignments for cell in _assignment_cells(r, a)]
                    + [f"{by_key[k].score:g}" if k in by_key else "" for k in cols]
-                   + [csv_cell(gradebook_status(r)), csv_cell("; ".join(notes))])
+                   + [csv_cell(gradebook_status(r)), csv_cell(_csv_notes(r))])
     return out.getvalue()
 
 
@@ -661,14 +838,30 @@ def terminal_text(text, limit: int = MESSAGE_LIMIT) -> str:
     return clean(text, limit)
 
 
-def progress_line(assignment: str, component: str, chk: CheckResult, width: int = 110) -> str:
-    """One line per completed check: status, points, where, message (truncated)."""
+def terminal_width() -> int:
+    """Columns to wrap terminal text to (``$COLUMNS`` or the terminal's; 80 when neither is known)."""
+    return max(40, shutil.get_terminal_size().columns)
+
+
+def wrap(text: str, indent: str = "      ", width: Optional[int] = None) -> str:
+    """``text`` (lines kept) wrapped to ``width`` columns, every line indented."""
+    width = width or terminal_width()
+    lines = []
+    for line in clean(text).split("\n"):
+        lines += textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent,
+                               break_on_hyphens=False)  # a blank line: none
+    return "\n".join(lines)
+
+
+def progress_line(assignment: str, component: str, chk: CheckResult, width: Optional[int] = None,
+                  verbose: bool = False) -> str:
+    """A completed check: status, points, where; then its whole message, wrapped to the terminal
+    width, for a check that did not pass (and, ``verbose``, for one that did)."""
     head = f"  {chk.status:<14} {chk.score:5.2f}/{chk.max_score:<5.2f} {assignment}/{chk.id}"
-    message = clean(fault_message(chk) if is_grader_fault(chk) else chk.message, MESSAGE_LIMIT, single_line=True)
-    room = max(20, width - len(head) - 2)
-    if len(message) > room:
-        message = message[: room - 1] + "…"
-    return f"{head}  {message}" if message else head
+    message = fault_message(chk) if is_grader_fault(chk) else (chk.message or "")
+    if not message.strip() or (chk.status == "passed" and not verbose):
+        return head
+    return f"{head}\n{wrap(message, width=width)}"
 
 
 def output_lines(chk: CheckResult, indent: str = "      ") -> str:
@@ -676,32 +869,36 @@ def output_lines(chk: CheckResult, indent: str = "      ") -> str:
     return "\n".join(indent + line for line in clean(chk.output, OUTPUT_LIMIT, keep="tail").rstrip().splitlines())
 
 
-def terminal_summary(report: Report) -> str:
-    """Per-component totals and the total, as a plain-text table."""
-    bound_report(report)
-    rows = [(f"{c.assignment} / {c.name}" + (" (bonus)" if c.bonus else "") + (" (manual)" if c.manual else ""),
+def _terminal_rows(report: Report) -> list[tuple[str, str, str]]:
+    return [(f"{c.assignment} / {c.name}" + (" (bonus)" if c.bonus else "") + (" (manual)" if c.manual else ""),
              _terminal_status(c) + (" (reviewed)" if c.overridden else ""), f"{c.score:g} / {c.max_score:g}")
             for c in report.components]
-    width = max([len(r[0]) for r in rows] + [30])
-    sw = max([len(r[1]) for r in rows] + [24])
-    lines = [f"{'component':<{width}}  {'status':<{sw}}  points", "-" * (width + sw + 12)]
-    lines += [f"{a:<{width}}  {b:<{sw}}  {c}" for a, b, c in rows]
-    lines.append("-" * (width + sw + 12))
-    for a in report.assignments:
-        extra = f"  (bonus {a.bonus_score:g} / {a.bonus_max_score:g})" if a.bonus_max_score else ""
-        lines.append(f"{a.name + ' total':<{width}}  {'':<{sw}}  {a.score:g} / {a.max_score:g}{extra}")
-    for a in report.assignments:
-        lines += [f"note: {n}" for n in policy_notes(a)]
-    lines += [f"note: {terminal_text(n)}" for n in isolation_remarks(report)]
-    for c in report.components:
-        if c.override:
-            lines.append(f"review: {c.assignment} / {c.name}: {' '.join(_override_text(c).split())}")
+
+
+def _terminal_notes(report: Report) -> list[str]:
+    lines = [f"note: {terminal_text(n)}" for n in report_notes(report)]
+    lines += [f"review: {c.assignment} / {c.name}: {' '.join(_override_text(c).split())}"
+              for c in report.components if c.override]
     faults = grader_faults(report)
     if faults:
         lines.append(f"note: {len(faults)} check(s) not graded ({GRADER_FAULT_TEXT}): "
                      + ", ".join(f"{a}/{c.id}" for a, c in faults) + "; they will be re-run")
-    bonus = f" (bonus included: {report.bonus_score:g})" if report.bonus_max_score else ""
-    lines.append(f"TOTAL {report.score:g} / {report.max_score:g}{bonus}")
+    return lines
+
+
+def terminal_summary(report: Report) -> str:
+    """The submission's name, per-component points, each assignment's totals and the total (regular
+    points out of the regular maximum, then the bonus out of its own), as a plain-text table."""
+    bound_report(report)
+    rows = _terminal_rows(report)
+    width = max([len(r[0]) for r in rows] + [30])
+    sw = max([len(r[1]) for r in rows] + [24])
+    rule = "-" * (width + sw + 12)
+    lines = [f"results of {report.name}", f"{'component':<{width}}  {'status':<{sw}}  points", rule]
+    lines += [f"{a:<{width}}  {b:<{sw}}  {c}" for a, b, c in rows] + [rule]
+    lines += [f"{a.name + ' total':<{width}}  {'':<{sw}}  {summary_totals(a)}" for a in report.assignments]
+    lines += _terminal_notes(report)
+    lines.append(f"TOTAL {report.totals}" + (" (part of the rubric: see the note above)" if report.partial else ""))
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ import grader
 from . import api
 from .assignment import Assignment
 from .engine import CachedExecutor, CheckResult, InProcessExecutor, grade
+from .names import valid_names
 from .overrides import apply_overrides
 from .report import Report, bound_report, summarize
 from . import course as course_mod
@@ -81,6 +82,7 @@ def grade_submission(submission: Submission, assignments: list[Assignment], refe
     t0 = time.perf_counter()
     if options.report_dir is not None:
         api.set_report_dir(options.report_dir)
+    api.set_attachment_owner(submission.name)  # attachments are named after their submission
     report = Report(submission.to_dict(), options=options.describe(), started_at=started.isoformat(),
                     grader_version=grader.__version__)
     executor = _executor(submission, options)
@@ -114,12 +116,12 @@ def failed_report(submission_name: str, source: str, error: str, options: RunOpt
 
 def validate_only(only: list[str], assignments: list[Assignment]) -> None:
     """Every ``--only`` name must be a component or a check id of a graded assignment."""
-    known = set()
+    known: list[str] = []
     for a in assignments:
         for comp in a.rubric.components:
-            known.add(comp.name)
-            known.update(c.id for c in comp.checks)
+            known += [comp.name] + [c.id for c in comp.checks]
     unknown = [o for o in only if o not in known]
     if unknown:
-        raise GradingError(f"unknown component or check: {', '.join(unknown)}")
+        raise GradingError(f"--only: unknown component or check '{unknown[0]}' ({valid_names(unknown[0], known)})"
+                           + (f"; also unknown: {', '.join(unknown[1:])}" if unknown[1:] else ""))
 

@@ -73,8 +73,9 @@ class Submission:
 
 
 def submission_name(path: Path) -> str:
-    """The name of a submission in a gradebook: its folder or archive name without the suffix."""
-    name = path.name
+    """The name of a submission in a gradebook: its folder or archive name without the suffix
+    (``.``, ``..`` or ``dir/``: the name of the folder they mean; ``/``: "submission")."""
+    name = Path(os.path.abspath(path)).name or "submission"
     for suffix in ARCHIVE_SUFFIXES:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]

@@ -382,6 +382,38 @@ def test_the_offset_hints_follow_the_evidence(reference_data):
     assert ok.passed and "offsets" not in ok.message.split(".")[0]
 
 
+def _marks(ax, label: str) -> list:
+    """The (x, y) points of the markers labelled ``label`` on ``ax``."""
+    return [(float(x), float(y)) for line in ax.get_lines() if line.get_label() == label
+            for x, y in zip(line.get_xdata(), line.get_ydata())]
+
+
+def test_the_fit_picture_draws_what_its_captions_count():
+    """One image with a found object and a stray peak of score 0.25 (counted from STRAY_SCORE 0.2,
+    below the 0.3 from which detections are drawn as boxes), one image whose object has no peak:
+    the caption's "stray 1" and "missed 1" are marks on the picture, where they were counted."""
+    ref = T._reference()
+    c, hw, stride = 2, 8, 4
+    maps = torch.zeros(2, c + 4, hw, hw)
+    maps[:, c:c + 2] = 0.5
+    maps[:, c + 2:] = 2.0
+    maps[0, 0, 2, 2] = 0.9   # on the true centre of image 0 (10, 10): found
+    maps[0, 0, 6, 6] = 0.25  # far from it: stray, never a drawn box
+    targets = torch.tensor([[[10.0, 10.0, 8.0, 8.0, 0.0, 1.0]], [[18.0, 22.0, 8.0, 8.0, 1.0, 1.0]]])
+    analysis = T.peak_analysis(maps, targets, [[], []], ref)
+    assert [(p["missed"], p["stray"]) for p in analysis["per_image"]] == [(0, 1), (1, 0)]
+    assert T.STRAY_SCORE < 0.25 < T.PEAK_SCORE
+    images = torch.rand(2, 3, hw * stride, hw * stride)
+    fig = T.fit_panel(images, targets, maps, T.decode(maps, ref), [7, 8], analysis, ["a", "b"], ref, "fit")
+    first, second = fig.axes[0], fig.axes[3]
+    assert first.get_title() == "image 7: missed 0, stray 1" and second.get_title() == "image 8: missed 1, stray 0"
+    assert _marks(first, "stray") == [(26.0, 26.0)] and _marks(first, "missed") == []
+    assert _marks(second, "missed") == [(22.0, 18.0)] and _marks(second, "stray") == []
+    caption = fig._suptitle.get_text()
+    assert f"stray (orange crosses): class peaks >= {T.STRAY_SCORE:g}" in caption
+    assert f"no class peak >= {T.PEAK_SCORE:g} within 1 map pixel" in caption
+
+
 # ------------------------------------------------------------------------------------------------
 # The sweep (slow): every training variant x both data sets x 5 seeds (docs/TRAINING.md)
 # ------------------------------------------------------------------------------------------------

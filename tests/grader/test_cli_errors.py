@@ -131,11 +131,15 @@ def test_malformed_rubric(tmp_path, capsys, old, new, needle):
 
 @pytest.mark.parametrize("text, needle", [
     ("[[override]\n", "not valid TOML"),
-    ('[[override]]\nassignment = "toy"\ncomponent = "Nope"\nscore = 1\n', "no component 'Nope'"),
-    ('[[override]]\nassignment = "nope"\ncomponent = "Add"\nscore = 1\n', "unknown assignment 'nope'"),
+    ('[[override]]\nassignment = "toy"\ncomponent = "Relux"\nscore = 1\n',
+     "no component 'Relux' (valid, closest first: Relu, "),
+    ('[[override]]\nassignment = "toyy"\ncomponent = "Add"\nscore = 1\n',
+     "unknown assignment 'toyy' (graded in this run; valid, closest first: toy)"),
     ('[[override]]\nassignment = "toy"\ncomponent = "Add"\nscore = 5\n', "outside 0..2"),
     ('[[override]]\nassignment = "toy"\ncomponent = "Add"\n', "needs a 'score', a 'remark'"),
-    ('[[override]]\nassignment = "toy"\ncomponent = "Add"\nscore = 1\ncolour = "red"\n', "unknown key(s) colour"),
+    ('[[override]]\nassignment = "toy"\ncomponent = "Add"\nscore = 1\nremarks = "red"\n',
+     "unknown key 'remarks' (valid, closest first: remark, "),
+    ('reviwer = "A"\n', "unknown key 'reviwer' (valid, closest first: reviewer, "),
 ])
 def test_malformed_overrides(tmp_path, capsys, text, needle):
     f = tmp_path / "overrides.toml"
@@ -150,8 +154,11 @@ def test_missing_overrides_file(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["run", "--assignment", "no_such_assignment", str(SUBS / "wrong")], "unknown assignment 'no_such_assignment'"),
-    (toy_args(str(SUBS / "wrong"), "--only", "NoSuchComponent"), "unknown component or check: NoSuchComponent"),
+    (["run", "--assignment", "centernett", str(SUBS / "wrong")],
+     "unknown assignment 'centernett' (valid, closest first: centernet, detection)"),
+    (toy_args(str(SUBS / "wrong"), "--only", "Relux"), "--only: unknown component or check 'Relux' (valid, closest "
+                                                       "first: Relu, relu.values, "),
+    (toy_args(str(SUBS / "wrong"), "--only", "Add,scale.valus"), "'scale.valus' (valid, closest first: scale.values, "),
     (toy_args(str(SUBS / "wrong"), "--submitted-at", "2026-01-01T10:00"), "needs a time zone"),
     (toy_args(str(SUBS / "wrong"), "--submitted-at", "yesterday"), "not an ISO date-time"),
     (toy_args(str(SUBS / "wrong"), "--fail-under", "lots"), "--fail-under"),

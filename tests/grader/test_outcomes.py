@@ -96,7 +96,7 @@ def test_public_only_needs_no_reference(capsys):
                               "--reference-dir", "/nonexistent", "--public-only", "--in-process",
                               str(SUBS / "wrong")], capsys)
     assert "add.values" in out and "scale.values" not in out  # hidden checks are not run
-    assert out.strip().splitlines()[-1] == "TOTAL 1 / 2"
+    assert out.strip().splitlines()[-1] == "TOTAL 1 / 2 (part of the rubric: see the note above)"
     # The toy's public add.values is differential (the real assignments' public checks never are):
     # without a reference that is the grader's fault, not the student's: exit 3, one line.
     assert code == 3 and err.startswith("grader: grader fault in toy/add.values (not the student's)")
@@ -122,8 +122,9 @@ def test_class_run_writes_a_gradebook(tmp_path, capsys):
     assert code == 0
     assert err.count("\n") == 1 and "dave.zip: not a valid zip archive" in err
     rows = list(csv.DictReader(io.StringIO((out_dir / "gradebook.csv").read_text())))
-    assert [(r["submission"], r["score"], r["status"].split(":")[0]) for r in rows] == [
-        ("alice", "6", "graded"), ("bob", "3.5", "graded"), ("carol", "0", "graded"), ("dave", "0", "error")]
+    assert [(r["submission"], r["score"], r["total"], r["status"].split(":")[0]) for r in rows] == [
+        ("alice", "5", "6", "graded"), ("bob", "3.5", "3.5", "graded"), ("carol", "0", "0", "graded"),
+        ("dave", "0", "0", "error")]
     for name in ("alice", "bob", "carol"):
         assert json.loads((out_dir / "submissions" / name / "report.json").read_text())["submission"]["name"] == name
         assert (out_dir / "submissions" / name / "results.json").is_file() and (out_dir / "submissions" / name / "report.md").is_file()

@@ -8,15 +8,18 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from grader import cli
 from grader.core.overrides import Override
+from grader.core import report as rep
+from grader.core.engine import CheckResult
 from grader.core.report import strip_volatile, to_gradescope
 
-from grader_testkit import ALL_STATUSES, SUBS, copy_package, grade_in_process, run_cli, toy_args
+from grader_testkit import ALL_STATUSES, SUBS, TOYREF, copy_package, grade_in_process, run_cli, toy_args
 
 OVERRIDES = """
 schema = 1
@@ -100,12 +103,14 @@ def test_terminal_progress_and_table(cli_runs):
         assert any(check in line and line.lstrip().split()[0] in ALL_STATUSES for line in lines), check
     assert "toy / Report (manual)" in out and "(reviewed)" in out
     assert "review: toy / Add" in out and "subtracts instead of adding" in out
-    assert lines[-1] == "TOTAL 5 / 7 (bonus included: 0)"
+    assert "results of wrong" in lines  # the table names its submission (also with -q)
+    assert lines[-1] == "TOTAL 5 / 7 + bonus 0 / 1 = 5"
     assert "\x1b[" not in out  # plain text for CI logs
 
 
 GRADESCOPE_TOP = {"score": (int, float), "execution_time": (int,), "output": (str,), "visibility": (str,),
                   "stdout_visibility": (str,), "tests": (list,)}
+PENDING_OPTIONAL = ("score", "max_score", "status")  # absent from a pending manual item only
 GRADESCOPE_TEST = {"name": (str,), "score": (int, float), "max_score": (int, float), "status": (str,),
                    "output": (str,), "visibility": (str,)}
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
@@ -120,9 +125,10 @@ def test_gradescope_fields(cli_runs):
     for test in gs["tests"]:
         assert set(test) <= set(GRADESCOPE_TEST) | {"number", "tags", "extra_data", "name_format", "output_format"}
         for key, types in GRADESCOPE_TEST.items():
-            assert isinstance(test[key], types), (key, test)
-        assert test["status"] in ("passed", "failed") and test["visibility"] in VISIBILITIES
-        assert 0 <= test["score"] <= test["max_score"]
+            assert key in PENDING_OPTIONAL or isinstance(test[key], types), (key, test)
+        assert test.get("status", "passed") in ("passed", "failed") and test["visibility"] in VISIBILITIES
+        if "max_score" in test:
+            assert 0 <= test["score"] <= test["max_score"]
     names = [t["name"] for t in gs["tests"]]
     assert any(n.startswith("toy / Add / add.values") for n in names)
     assert "toy / Report (reviewed)" in names
@@ -153,7 +159,7 @@ def test_markdown_table(cli_runs):
     assert "| Assignment | Component | Status | Score |" in md
     assert "| toy | Scale | ✅ passed | 2 / 2 |" in md
     assert "| toy | Report (manual) | ❌ failed (reviewed) | 1.5 / 2 |" in md
-    assert "**Score: 5 / 7**" in md
+    assert "**Score: 5 / 7 + bonus 0 / 1 = 5**" in md and "| **toy** | **total** | | **5 / 7 + bonus 0 / 1 = 5** |" in md
     assert "subtracts instead of adding" in md and "`relu.values`" in md
 
 
@@ -161,7 +167,10 @@ def test_csv_row(cli_runs):
     rows = list(csv.DictReader(io.StringIO((cli_runs[0]["dir"] / "r.csv").read_text())))
     assert len(rows) == 1
     row = rows[0]
-    assert (row["submission"], row["score"], row["max_score"], row["bonus_score"]) == ("wrong", "5", "7", "0")
+    assert [row[k] for k in ("submission", "score", "max_score", "bonus_score", "bonus_max_score", "total")] \
+        == ["wrong", "5", "7", "0", "1", "5"]
+    assert [row[f"toy {k}"] for k in ("score", "max_score", "bonus_score", "bonus_max_score", "total")] \
+        == ["5", "7", "0", "1", "5"]
     assert row["toy/Relu"] == "0.5" and row["toy/Report"] == "1.5"
     assert "subtracts instead of adding" in row["notes"]
 
@@ -223,3 +232,201 @@ def test_fail_under(capsys):
     assert code == 0  # 3.5 of 7
     code, _, _ = run_cli(toy_args(str(SUBS / "wrong"), "--in-process", "-q", "--fail-under", "3.6"), capsys)
     assert code == 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Attachments: every report's are its own (fixtures/pictoy: two verdicts write the same file name)
+# ----------------------------------------------------------------------------------------------
+
+PICTOY = SUBS.parent / "pictoy"
+
+
+def _pictoy_run(capsys, target, report_dir, *extra):
+    argv = ["run", "--assignment", str(PICTOY), "--reference-dir", str(TOYREF), "--in-process", "-q",
+            "--report-dir", str(report_dir), *extra]
+    return run_cli([*argv[:1], str(target), *argv[1:]] if target else argv, capsys)
+
+
+def _attached(report: dict, report_dir) -> dict:
+    """check id -> the text of its attachment, read where the report says it is."""
+    return {chk["name"]: (report_dir / chk["attachments"][0]).read_text()
+            for comp in report["components"] for chk in comp["checks"]}
+
+
+def test_single_runs_into_one_report_dir_keep_their_own_attachments(tmp_path, capsys):
+    alice = copy_package(TOYREF, tmp_path / "alice")
+    bob = copy_package(SUBS / "wrong", tmp_path / "bob")
+    out = tmp_path / "grader-report"
+    for who in (alice, bob):
+        code, _, err = _pictoy_run(capsys, who, out, "--json", str(tmp_path / f"{who.name}.json"),
+                                   "--markdown", str(tmp_path / f"{who.name}.md"))
+        assert code == 0, err
+    seen = {who: _attached(json.loads((tmp_path / f"{who}.json").read_text()), out) for who in ("alice", "bob")}
+    assert seen["alice"] == {"add.picture": "add: [1.0, 2.0, 3.0]\n", "relu.picture": "relu: [0.0, 0.0, 1.0]\n"}
+    assert seen["bob"] == {"add.picture": "add: [-1.0, 0.0, 1.0]\n", "relu.picture": "relu: [1.0, 0.0, 1.0]\n"}
+    md = (tmp_path / "alice.md").read_text()
+    links = re.findall(r"\]\(([^)]*)\)", md)
+    assert sorted((tmp_path / link).read_text() for link in links) == sorted(seen["alice"].values())
+    names = [n for r in ("alice", "bob") for c in json.loads((tmp_path / f"{r}.json").read_text())["components"]
+             for n in c["checks"][0]["attachments"]]
+    assert all(re.fullmatch(rf"attachments/{r}-picture-[0-9a-f]{{12}}\.txt", n)
+               for r, n in zip(["alice"] * 2 + ["bob"] * 2, names)), names
+
+
+def test_class_run_attachments_are_each_submissions_own(tmp_path, capsys):
+    klass = tmp_path / "class"
+    copy_package(TOYREF, klass / "alice")
+    copy_package(SUBS / "wrong", klass / "bob")
+    out = tmp_path / "out"
+    code, _, err = _pictoy_run(capsys, None, out, "--class", str(klass))
+    assert code == 0, err
+    for who, add in (("alice", "add: [1.0, 2.0, 3.0]\n"), ("bob", "add: [-1.0, 0.0, 1.0]\n")):
+        folder = out / "submissions" / who
+        seen = _attached(json.loads((folder / "report.json").read_text()), folder)
+        assert seen["add.picture"] == add and seen["relu.picture"].startswith("relu:")
+
+
+# ----------------------------------------------------------------------------------------------
+# Totals: regular points out of the regular maximum, then the bonus out of its own
+# ----------------------------------------------------------------------------------------------
+
+def test_totals_keep_the_bonus_apart_in_every_format(toy, toy_reference, tmp_path):
+    report = grade_in_process(TOYREF, toy, toy_reference)  # regular 5 of 7 (Report pending), bonus 1 of 1
+    totals = "5 / 7 + bonus 1 / 1 = 6"
+    assert rep.terminal_summary(report).splitlines()[-1] == f"TOTAL {totals}"
+    assert f"toy total" in rep.terminal_summary(report) and totals in rep.terminal_summary(report).splitlines()[-2]
+    md = rep.to_markdown(report, tmp_path, tmp_path / "r.md")
+    assert f"**Score: {totals}**" in md and f"| **toy** | **total** | | **{totals}** |" in md
+    gs = to_gradescope(report)
+    assert gs["score"] == 6 and gs["output"].startswith(f"Score: {totals}")
+    js = json.loads(rep.to_json(report))
+    assert (js["score"], js["regular_score"], js["max_score"], js["bonus_score"], js["bonus_max_score"]) == (6, 5, 7, 1, 1)
+    assert (js["assignments"][0]["regular_score"], js["assignments"][0]["score"]) == (5, 6)
+    props = {p.get("name"): p.get("value") for p in ET.fromstring(rep.to_junit(report).split("\n", 1)[1]).iter("property")}
+    assert props == {"score": "6", "regular_score": "5", "max_score": "7", "bonus_score": "1", "bonus_max_score": "1"}
+    (row,) = csv.DictReader(io.StringIO(rep.to_csv([report])))
+    assert [row[k] for k in ("score", "max_score", "bonus_score", "bonus_max_score", "total")] == ["5", "7", "1", "1", "6"]
+    assert [row[f"toy {k}"] for k in ("score", "max_score", "bonus_score", "bonus_max_score", "total")] \
+        == ["5", "7", "1", "1", "6"]
+    assert "| toyref | 5 / 7 | 1 / 1 | 6 | graded |" in rep.class_markdown([report])
+
+
+def test_the_cap_note_counts_only_the_capped_regular_points(tmp_path, toy, toy_reference):
+    pkg = copy_package(SUBS / "wrong", tmp_path / "sub")
+    (pkg / "toy" / "ops.py").write_text((pkg / "toy" / "ops.py").read_text().replace("x ** 2", "x ** 3"))
+    report = grade_in_process(pkg, toy, toy_reference, submitted_at=_at("2026-01-15T00:00:00+00:00"))
+    (note,) = rep.policy_notes(report.assignments[0])  # regular 3.5 capped at 3, bonus 1 on top
+    assert "regular score capped at 3 (before the cap: 3.5; the bonus is not capped)" in note, note
+    assert rep.terminal_summary(report).splitlines()[-1] == "TOTAL 3 / 7 + bonus 1 / 1 = 4"
+
+
+# ----------------------------------------------------------------------------------------------
+# Messages: whole in the terminal (wrapped) and in Markdown (in a details block)
+# ----------------------------------------------------------------------------------------------
+
+LONG = ("the class heatmaps light up around and away from the true centres instead of peaking only on them; "
+        * 4 + "use a sigmoid per class, not a softmax over the classes")
+
+
+def _check(status: str, message: str) -> CheckResult:
+    return CheckResult("head.activation", "Head", "head", status, 0.0, 1.0, message, "public")
+
+
+def test_the_terminal_shows_a_failed_checks_whole_message_wrapped():
+    text = rep.progress_line("centernet", "Head", _check("failed", LONG + "\nsecond line"), width=60)
+    lines = text.splitlines()
+    assert len(lines) > 3 and all(len(line) <= 60 for line in lines), lines
+    assert " ".join(" ".join(lines[1:]).split()) == " ".join((LONG + " second line").split())
+    assert lines[-1].strip() == "second line"  # the message's own lines are kept
+
+
+def test_passed_checks_show_their_message_with_verbose_only(capsys):
+    assert rep.progress_line("toy", "Add", _check("passed", "shape ok")).splitlines() == \
+        [rep.progress_line("toy", "Add", _check("passed", ""))]
+    assert "shape ok" in rep.progress_line("toy", "Add", _check("passed", "shape ok"), verbose=True)
+    quiet_ones = {}
+    for flag in ("-v", None):
+        code, out, err = run_cli(toy_args(str(SUBS / "wrong"), "--in-process", "--only", "Add", *([flag] if flag else [])),
+                                 capsys)
+        assert code == 0, err
+        quiet_ones[flag] = out
+    assert "shape ok" in quiet_ones["-v"] and "shape ok" not in quiet_ones[None]
+    assert "out of tolerance" in quiet_ones[None]  # the failed check's message, always
+    code, _, err = run_cli(toy_args(str(SUBS / "wrong"), "--in-process", "-q", "-v"), capsys)
+    assert code == 2 and err.startswith("grader: error:") and len(err.splitlines()) == 1
+
+
+def test_markdown_holds_whole_messages_in_a_details_block(toy, toy_reference, tmp_path):
+    report = grade_in_process(SUBS / "wrong", toy, toy_reference)
+    report.components[0].checks[0].message = LONG + "\nsecond line"
+    md = rep.to_markdown(report, tmp_path, tmp_path / "r.md")
+    details = md[md.index("<details>"):md.index("</details>")]
+    assert LONG in details and "<br>second line" in details
+
+
+# ----------------------------------------------------------------------------------------------
+# Names: `grader run .`, class runs with -q
+# ----------------------------------------------------------------------------------------------
+
+def test_run_dot_names_the_submission_after_its_folder(tmp_path, capsys, monkeypatch):
+    pkg = copy_package(SUBS / "wrong", tmp_path / "alice")
+    monkeypatch.chdir(pkg)
+    code, out, err = run_cli(toy_args(".", "--in-process", "--json", str(tmp_path / "r.json"), "--only", "Add"), capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "r.json").read_text())["submission"]["name"] == "alice"
+    assert out.startswith("grading alice ") and "results of alice" in out
+
+
+def test_a_quiet_class_run_names_every_table(tmp_path, capsys):
+    klass = tmp_path / "class"
+    copy_package(SUBS / "wrong", klass / "alice")
+    copy_package(TOYREF, klass / "bob")
+    code, out, err = run_cli(toy_args("--class", str(klass), "--in-process", "-q", "--report-dir", str(tmp_path / "o"),
+                                      "--only", "Add"), capsys)
+    assert code == 0, err
+    tables = [block for block in out.split("results of ")[1:]]
+    assert [t.split("\n", 1)[0] for t in tables] == ["alice", "bob"]
+    assert all("TOTAL" in t for t in tables)
+
+
+# ----------------------------------------------------------------------------------------------
+# Public-only runs say what their score is out of
+# ----------------------------------------------------------------------------------------------
+
+def test_public_only_scores_say_what_they_are_out_of(toy, toy_reference, tmp_path):
+    report = grade_in_process(SUBS / "wrong", toy, None, public_only=True)
+    assert (report.max_score, report.bonus_max_score) == (2, 0)  # Add's public checks only
+    said = "is out of the 2 point(s) of the public checks (--public-only); the whole assignment is out of 7 + bonus 1"
+    hidden = "the hidden checks and the reviewed components add to this score"
+    terminal = rep.terminal_summary(report)
+    assert said in terminal and hidden in terminal and "part of the rubric" in terminal.splitlines()[-1]
+    for text in (rep.to_markdown(report, tmp_path, tmp_path / "r.md"), to_gradescope(report)["output"],
+                 next(csv.DictReader(io.StringIO(rep.to_csv([report]))))["notes"]):
+        assert said in text and hidden in text
+    assert json.loads(rep.to_json(report))["assignments"][0]["rubric_max_score"] == 7
+
+
+def test_a_whole_run_has_no_scope_note(toy, toy_reference):
+    assert rep.scope_notes(grade_in_process(SUBS / "wrong", toy, toy_reference)) == []
+
+
+# ----------------------------------------------------------------------------------------------
+# Gradescope: a manual item nobody scored yet is pending, neither failed nor promising points
+# ----------------------------------------------------------------------------------------------
+
+def _pending_test(report):
+    (test,) = [t for t in to_gradescope(report)["tests"] if "manual review" in t["name"]]
+    return test
+
+
+def test_gradescope_pending_manual_items_are_neither_failed_nor_scored(toy, toy_reference):
+    report = grade_in_process(SUBS / "wrong", toy, toy_reference)
+    test = _pending_test(report)
+    assert "status" not in test and "score" not in test and "max_score" not in test, test
+    assert test["name"] == "toy / Report (manual review: pending)"
+    assert "its 2 point(s) are not in this score yet" in test["output"]
+    assert "toy / Report (2 point(s), not in this score yet)" in to_gradescope(report)["output"]
+    report.components[-1].max_score = 0.0  # a written answer reviewed for no points (detection)
+    test = _pending_test(report)
+    assert "point" not in test["output"].replace("(no points)", "") and "status" not in test, test
+    assert "not in this score yet" not in to_gradescope(report)["output"]

@@ -510,14 +510,16 @@ def peak_analysis(maps: torch.Tensor, targets: torch.Tensor, crowd_boxes: list, 
     The *contrast* of an object is its class score at its location minus the mean score of the 8
     pixels around it: a peak has a high contrast, a blob (what a focal loss produces that ignores
     the pixels with 0 < target < 1) almost none.
-    Returns totals, means and per-image counts."""
+    Returns totals, means and per image the counts and where they are (what the fit picture draws):
+    ``missed_at`` ``[(class, y, x)]`` (the true centres, image pixels), ``stray_at`` ``[(class, y, x,
+    score)]`` (the stray peaks' map-pixel centres, in image pixels)."""
     c = maps.shape[1] - 4
     peaks = ref["network"].PointsNonMaxSuppression(3)(maps)[:, :c]
     found, total, errors, stray, contrasts = 0, 0, [], 0, []
     swapped, unlearnt = [], []
     per_image = []
     for b in range(maps.shape[0]):
-        centres = []
+        centres, missed_at, stray_at = [], [], []
         missed = 0
         for y, x, _h, _w, cls, conf in targets[b].tolist():
             if conf <= 0:
@@ -534,6 +536,7 @@ def peak_analysis(maps: torch.Tensor, targets: torch.Tensor, crowd_boxes: list, 
             window = peaks[b, k, y0:iy + 2, x0:ix + 2]
             if window.numel() == 0 or float(window.max()) < peak_score:
                 missed += 1
+                missed_at.append((k, y, x))
                 continue
             found += 1
             flat = int(window.argmax())
@@ -550,8 +553,9 @@ def peak_analysis(maps: torch.Tensor, targets: torch.Tensor, crowd_boxes: list, 
                    for kk, (x0, y0, w, h) in crowd_boxes[b]):
                 continue
             strays += 1
+            stray_at.append((k, (py + 0.5) * stride, (px + 0.5) * stride, float(peaks[b, k, py, px])))
         stray += strays
-        per_image.append({"missed": missed, "stray": strays})
+        per_image.append({"missed": missed, "stray": strays, "missed_at": missed_at, "stray_at": stray_at})
     return {"found": found, "total": total, "recall": found / total if total else 1.0,
             "centre_error": _mean(errors) if errors else float("nan"), "stray": stray,
             "centre_error_swapped": _mean(swapped) if swapped else float("nan"),
@@ -559,9 +563,26 @@ def peak_analysis(maps: torch.Tensor, targets: torch.Tensor, crowd_boxes: list, 
             "contrast": _mean(contrasts) if contrasts else float("nan"), "per_image": per_image}
 
 
-def _save_fit_panel(images, targets, maps, detections, ids, analysis, class_names, ref, title: str) -> str:
+FIT_LEGEND = (f"green: true boxes; red: the {MAX_BOXES_DRAWN} best detections with score >= {PEAK_SCORE:g}; "
+              f"missed (yellow circles): true centres with no class peak >= {PEAK_SCORE:g} within 1 map pixel; "
+              f"stray (orange crosses): class peaks >= {STRAY_SCORE:g} farther than 1 map pixel from every true "
+              f"centre of their class")
+
+
+def _mark_counted(ax, p: Mapping) -> None:
+    """Draw what the caption counts: each missed true centre (circle) and each stray peak (cross)."""
+    if p["missed_at"]:
+        ax.plot([x for _, _, x in p["missed_at"]], [y for _, y, _ in p["missed_at"]], "o", markersize=9,
+                markerfacecolor="none", markeredgecolor="yellow", markeredgewidth=1.5, label="missed")
+    if p["stray_at"]:
+        ax.plot([x for _, _, x, _ in p["stray_at"]], [y for _, y, _, _ in p["stray_at"]], "x", markersize=7,
+                color="tab:orange", markeredgewidth=1.8, label="stray")
+
+
+def fit_panel(images, targets, maps, detections, ids, analysis, class_names, ref, title: str):
     """Up to 8 training images (those with the most problems first): true (green) vs predicted (red)
-    boxes, true vs predicted heatmaps (max over classes)."""
+    boxes with the missed centres and stray peaks the caption counts marked, true vs predicted
+    heatmaps (max over classes). Returns the figure."""
     from matplotlib.figure import Figure
 
     n = images.shape[0]
@@ -572,13 +593,14 @@ def _save_fit_panel(images, targets, maps, detections, ids, analysis, class_name
     target_maps = ref["convert"].ObjectsToPoints(hw=hw, num_classes=c)(
         torch.cat([targets[..., :4] / 4, targets[..., 4:]], dim=-1))
     rows = (len(chosen) + 1) // 2
-    fig = Figure(figsize=(13, 2.3 * rows + 0.6))
+    fig = Figure(figsize=(13, 2.3 * rows + 0.8))
     axes = fig.subplots(rows, 6, squeeze=False)
     for slot, i in enumerate(chosen):
         r, col = slot // 2, 3 * (slot % 2)
         p = analysis["per_image"][i]
         ref["plot"].draw_objects(images[i], targets[i], detections[i][:MAX_BOXES_DRAWN], class_names=class_names,
                                  min_confidence=PEAK_SCORE, ax=axes[r][col])
+        _mark_counted(axes[r][col], p)
         axes[r][col].set_title(f"image {ids[i]}: missed {p['missed']}, stray {p['stray']}", fontsize=8)
         ref["plot"].show_heatmap(target_maps[i], image=images[i], ax=axes[r][col + 1])
         axes[r][col + 1].set_title("true heatmap", fontsize=8)
@@ -587,14 +609,16 @@ def _save_fit_panel(images, targets, maps, detections, ids, analysis, class_name
     for slot in range(len(chosen), rows * 2):
         for k in range(3):
             axes[slot // 2][3 * (slot % 2) + k].set_axis_off()
-    fig.suptitle(title + f"\ngreen: true boxes, red: the {MAX_BOXES_DRAWN} best detections with score >= "
-                 f"{PEAK_SCORE:g}", fontsize=9)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.9 / fig.get_figheight(), wspace=0.05, hspace=0.25)
+    fig.suptitle(title + "\n" + FIT_LEGEND, fontsize=8, wrap=True)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 1.1 / fig.get_figheight(), wspace=0.05, hspace=0.25)
+    return fig
+
+
+def _save_fit_panel(*args, **kwargs) -> str:
+    """``fit_panel`` saved as an attachment; returns its name."""
     name = "centernet-training-fit.png"
-    fig.savefig(attachment_path(name), dpi=80)
+    fit_panel(*args, **kwargs).savefig(attachment_path(name), dpi=80)
     return attachment_name(name)
-
-
 
 
 def fit_metrics(maps: torch.Tensor, s: Mapping, ref: Optional[Mapping] = None) -> dict:
