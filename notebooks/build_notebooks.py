@@ -205,13 +205,12 @@ DATA = Path(from_env("COCOGEN_DIR") or train_full.default_data_dir())
 OUT = from_env("TRAIN_FULL_OUT") or (str(ROOT / "student" / "centernet" / "weights.pt") if IMPL == "student" else None)
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 print(f"data {DATA}\\nweights -> {OUT}\\n{STEPS} steps of batch {BATCH_SIZE} on {DEVICE}")'''),
-    ("md", "## The data set (generated once, deterministic)"),
-    ("code", '''\
-import subprocess
+    ("md", """\
+## The data set
 
-if not (DATA / "train" / "annotations.json").is_file():
-    print("generating CocoGen (a few minutes) ...")
-    subprocess.run([sys.executable, str(ROOT / "data" / "cocogen" / "make_dataset.py"), "--out", str(DATA)], check=True)
+CocoGen comes with the course's bundle in `data/generated/cocogen/` (train, val and the test images;
+the test annotations stay with the grader). Set `COCOGEN_DIR` if you keep it elsewhere."""),
+    ("code", '''\
 val_set = train_full.load_split(DATA, "val", max_images=MAX_VAL_IMAGES)
 image, objects = val_set[0]
 print(f"val images used: {len(val_set)}")
