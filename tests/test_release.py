@@ -77,3 +77,63 @@ def test_release_refuses_existing_folder(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "grader.release", str(tmp_path / "x")],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "already exists" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _comment_runs_above_kept_tables(text: str) -> list[str]:
+    """The comment lines right above each table header that the bundle keeps (not a hidden check's)."""
+    import tomllib
+
+    data = tomllib.loads(text)
+    hidden = {chk["id"] for comp in data.get("components", []) for chk in comp.get("checks", [])
+              if chk.get("visibility", "hidden") != "public"}
+    lines, runs = text.splitlines(), []
+    for i, line in enumerate(lines):
+        if not line.strip().startswith("["):
+            continue
+        following = "\n".join(lines[i + 1:i + 4])
+        if line.strip() == "[[components.checks]]" and any(f'id = "{h}"' in following for h in hidden):
+            continue
+        j = i
+        while j > 0 and lines[j - 1].lstrip().startswith("#"):
+            j -= 1
+        runs.extend(lines[j:i])
+    return runs
+
+
+def test_public_rubric_keeps_the_comments_above_a_table_after_a_hidden_check():
+    text = textwrap.dedent('''
+        schema = 1
+        assignment = "a"
+        max_score = 1
+
+        [[components]]
+        name = "C"
+        points = 1
+
+        [[components.checks]]
+        id = "c.public"
+        visibility = "public"
+
+        [[components.checks]]
+        id = "c.hidden"
+        visibility = "hidden"
+
+        # Instructors set their own dates here.
+        [policy]
+        deadline = "2026-12-06T23:59:00+00:00"
+    ''')
+    out = release.public_rubric_text(text)
+    assert "c.hidden" not in out
+    assert "# Instructors set their own dates here.\n[policy]\n" in out
+
+
+@pytest.mark.parametrize("name", ["centernet", "detection"])
+def test_released_rubrics_keep_every_comment_of_what_they_keep(name):
+    from grader.core import assignment as assignment_mod
+
+    text = (assignment_mod.ASSIGNMENTS_DIR / name / "rubric.toml").read_text()
+    out = release.public_rubric_text(text)
+    runs = _comment_runs_above_kept_tables(text)
+    assert any("[policy]" in text and "Instructors set their own dates" in r for r in runs)
+    missing = [r for r in runs if r not in out.splitlines()]
+    assert not missing, f"{name}: the released rubric loses {missing[0]!r}"
