@@ -2,7 +2,8 @@
 
 * against the reference (``COURSE_IMPL=reference``) with small budgets, both notebooks run to the end;
 * against the generated stubs they stop at the first unimplemented component, and the error names it;
-* the committed notebooks are what ``notebooks/build_notebooks.py`` writes, with no outputs.
+* the committed notebooks are what ``notebooks/build_notebooks.py`` writes, with no outputs;
+* every cell that draws shows its picture in the executed notebook (``cells_without_pictures``).
 """
 
 from __future__ import annotations
@@ -71,13 +72,19 @@ def _images(nb) -> int:
     return sum("image/png" in out.get("data", {}) for cell in nb.cells for out in cell.get("outputs", []))
 
 
+def plotting_cells_without_images(nb) -> list[str]:
+    return _builder().cells_without_pictures(nb)
+
+
 BASE_ENV = {"OMP_NUM_THREADS": "2"}
 
 
 def test_committed_notebooks_are_built_and_clean():
     builder = _builder()
     assert not builder.stale(), "notebooks are stale: run `python notebooks/build_notebooks.py`"
-    for path in (CHECKS, TRAIN_FULL):
+    committed = {p.name for p in NOTEBOOKS.glob("*.ipynb")}
+    assert committed == set(builder.NOTEBOOKS), f"not written by build_notebooks.py: {committed - set(builder.NOTEBOOKS)}"
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
         for cell in nb.cells:
@@ -94,6 +101,8 @@ def test_checks_notebook_runs_on_the_reference():
     assert "detections: (4, 42, 6)" in text
     # the sample, the target heatmap, the loss curve and the detections are pictures
     assert _images(nb) >= 4, f"expected at least 4 pictures, got {_images(nb)}"
+    assert not plotting_cells_without_images(nb)
+    assert "the 4 public check(s) pass" in text  # the head cell ran the head's public checks
     print(f"centernet_checks.ipynb on the reference: {seconds:.1f} s")
 
 
@@ -124,7 +133,7 @@ def test_train_full_notebook_runs_on_the_reference(small_cocogen, tmp_path):
     assert "val mAP@0.5" in text and "after reloading" in text, text[-2000:]
     state = torch.load(out, weights_only=True)
     assert any(k.startswith("backbone.encoder.") for k in state) and any(k.startswith("head.") for k in state)
-    assert _images(nb) >= 3
+    assert _images(nb) >= 3 and not plotting_cells_without_images(nb)
     print(f"train_full.ipynb on the reference: {seconds:.1f} s")
 
 
