@@ -143,8 +143,8 @@ target = to_points(in_map_pixels)
 print("ObjectsToPoints:", tuple(in_map_pixels.shape), "->", tuple(target.shape))
 assert target.shape == (1, c + 4, hw, hw)
 assert int((target[0, :c] == 1).sum()) == len(real), "one exact 1 per object centre"
-plot.show_heatmap(target[0], image=image, title="target heatmap (max over classes)")
-public_checks("ObjectsToPoints")'''),
+public_checks("ObjectsToPoints")
+plot.show_heatmap(target[0], image=image, title="target heatmap (max over classes)")  # last: the cell shows it'''),
     ("md", """\
 ## Decoding: non-maximum suppression and points to objects
 
