@@ -106,3 +106,19 @@ def test_generated_data_is_ignored_by_git():
     # the ignore rule is the repository's data/generated/, not any folder of that name
     stray = "notebooks/data/generated/cocogen/train/annotations.json"
     assert subprocess.run(["git", "check-ignore", "-q", stray], cwd=ROOT).returncode == 1
+
+
+# --- install: the CPU-only command matches the pins --------------------------------------------
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/STUDENT_README.md"])
+def test_the_cpu_install_installs_the_pinned_versions(doc):
+    import tomllib
+
+    pins = [d for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+            if d.split("==")[0] in ("torch", "torchvision")]
+    assert len(pins) == 2 and all("==" in p for p in pins), pins
+    text = (ROOT / doc).read_text()
+    cpu = [line for line in text.splitlines() if "--index-url https://download.pytorch.org/whl/cpu" in line]
+    assert cpu, f"{doc}: no CPU-only install command"
+    assert all(sorted(w for w in line.split() if "==" in w) == sorted(pins) for line in cpu), (cpu, pins)
+    assert 'pip install -e ".[dev]"' in text  # the pinned default next to it
