@@ -22,8 +22,8 @@ SKIP_NAMES = {"__pycache__"}
 # reference into the stubs, never "extra" in a stale check, left out of the tests' copies of the reference.
 SUBMISSION_OUTPUTS = {"weights.pt", "predictions_test.json"}
 STUDENT_HEADER = (
-    "# This file is generated from the reference by `grader generate`. Fill in the parts that raise\n"
-    "# NotImplementedError; keep the given code (everything else) as it is.\n"
+    "# This file is generated from the course's solution, with the solution parts taken out.\n"
+    "# Fill in the parts that raise NotImplementedError; keep the given code (everything else) as it is.\n"
 )
 
 

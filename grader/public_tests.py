@@ -37,3 +37,33 @@ def public_check_test(assignment_name: str):
             pytest.fail(text, pytrace=False)
 
     return test_public_check
+
+
+class PublicCheckFailed(AssertionError):
+    """A component fails (or has not started) one of its public checks; the message says which and why."""
+
+
+def notebook_checks(assignment_name: str, package: str = "student"):
+    """``check(component)`` for the notebooks: runs the component's public checks on ``package``
+    (in this process, as ``grader run --public-only --in-process --only <component>`` does) and
+    raises ``PublicCheckFailed`` with the verdict's message when one does not pass. So a notebook's
+    quick checks catch at least what the public checks catch: they are the public checks."""
+    assignment = assignment_module.load(assignment_name)
+    names = [comp.name for comp in assignment.rubric.components]
+
+    def check(component: str) -> None:
+        ids = [rc.id for comp, rc in assignment.rubric.all_checks()
+               if comp.name == component and rc.visibility == "public"]
+        if not ids:
+            raise ValueError(f"{assignment_name} has no public checks of {component!r}; components: {', '.join(names)}")
+        executor = InProcessExecutor(package, full_traceback=True)
+        [result] = grade(assignment, executor, None, only=ids, public_only=True)
+        for chk in result.checks:
+            if chk.status != "passed":
+                text = f"{component}: public check {chk.id} ({chk.description}): {chk.status.replace('_', ' ')}\n{chk.message}"
+                if chk.output:
+                    text += f"\n--- output of your code ---\n{chk.output}"
+                raise PublicCheckFailed(text)
+        print(f"{component}: the {len(ids)} public check(s) pass ({', '.join(ids)}); the grader adds hidden ones")
+
+    return check

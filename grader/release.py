@@ -53,11 +53,14 @@ def _copy(src: Path, dst: Path) -> None:
 
 
 def public_rubric_text(text: str) -> str:
-    """The rubric with the hidden checks' tables removed (line-based, comments kept)."""
+    """The rubric with the hidden checks' tables removed (line-based, comments kept).
+
+    The comment and blank lines right above a table header belong to that header (they describe
+    what follows), so removing a hidden check's table never removes the comments of the next one."""
     data = tomllib.loads(text)
     hidden = {chk["id"] for comp in data.get("components", []) for chk in comp.get("checks", [])
               if chk.get("visibility", "hidden") != "public"}
-    out, block, block_hidden = [], [], False
+    out, block, block_hidden, header = [], [], False, ""
 
     def flush():
         if not block_hidden:
@@ -66,8 +69,12 @@ def public_rubric_text(text: str) -> str:
     for line in text.splitlines(keepends=True):
         stripped = line.strip()
         if stripped.startswith("["):
+            lead = len(block)  # the trailing run of comment and blank lines moves to the new header
+            while lead > 0 and (not block[lead - 1].strip() or block[lead - 1].lstrip().startswith("#")):
+                lead -= 1
+            block, carried = block[:lead], block[lead:]
             flush()
-            block, block_hidden = [line], False
+            block, block_hidden, header = carried + [line], False, stripped
             continue
         block.append(line)
         if stripped.split("=", 1)[0].strip() == "id":
@@ -75,7 +82,7 @@ def public_rubric_text(text: str) -> str:
                 value = tomllib.loads(stripped).get("id")
             except tomllib.TOMLDecodeError:
                 value = None
-            if value in hidden and any(b.strip() == "[[components.checks]]" for b in block[:1]):
+            if value in hidden and header == "[[components.checks]]":
                 block_hidden = True
     flush()
     header = "# Student bundle: the public checks only; the hidden checks stay with the instructor.\nreleased = true\n"

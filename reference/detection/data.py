@@ -1,7 +1,7 @@
 """Data (given code): the COCO-format data set, albumentations augmentation, batching.
 
-Generate the data first: ``python data/detection/make_dataset.py`` (writes
-``data/generated/detection``). Labels: the model uses ``category_id - 1`` (classes 0..3);
+The data: ``data/generated/detection/`` of the repository (it comes with the course's bundle), or
+``$DETECTION_DATA``. Labels: the model uses ``category_id - 1`` (classes 0..3);
 predictions go back to COCO category ids with ``+ 1``.
 """
 

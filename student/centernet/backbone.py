@@ -1,5 +1,5 @@
-# This file is generated from the reference by `grader generate`. Fill in the parts that raise
-# NotImplementedError; keep the given code (everything else) as it is.
+# This file is generated from the course's solution, with the solution parts taken out.
+# Fill in the parts that raise NotImplementedError; keep the given code (everything else) as it is.
 """The feature extractor of CenterNet: a ResNet-34 encoder and an upsampling decoder.
 
 Shapes (R = 4 is the output stride of the whole backbone):

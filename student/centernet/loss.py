@@ -1,5 +1,5 @@
-# This file is generated from the reference by `grader generate`. Fill in the parts that raise
-# NotImplementedError; keep the given code (everything else) as it is.
+# This file is generated from the course's solution, with the solution parts taken out.
+# Fill in the parts that raise NotImplementedError; keep the given code (everything else) as it is.
 """The CenterNet training loss: focal loss on the class heatmaps, L1 on offsets and sizes."""
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 Run it as a module of your package, from the repository root::
 
-    python data/cocogen/make_dataset.py                                  # once: data/generated/cocogen
     python -m student.centernet.train_full --out student/centernet/weights.pt
+
+The data: CocoGen in ``data/generated/cocogen/`` of the repository (it comes with the course's
+bundle), or ``$COURSE_DATA_DIR/generated/cocogen`` when that variable is set, or ``--data DIR``.
 
 Defaults: 128x128 images, batch 16, Adam lr 1e-3, 3000 steps, on the GPU when there is one. Every
 ``--eval-every`` steps (and at the end) it prints mAP@0.5 on the validation split, computed like
@@ -41,25 +43,26 @@ IMAGE_SIZE = 128  # the size the grader evaluates at
 NUM_CLASSES = 3  # disc, square, triangle (COCO ids 1, 3, 7)
 
 
+# The one place generated data lives: data/generated/ of the repository (git-ignored), where the
+# grader reads it too; never relative to the current directory (a notebook runs in notebooks/).
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
 def default_data_dir() -> Path:
-    """``$COURSE_DATA_DIR/generated/cocogen`` if set, else ``data/generated/cocogen`` under the current
-    directory or one of its parents."""
+    """``$COURSE_DATA_DIR/generated/cocogen`` if set, else ``data/generated/cocogen`` of the
+    repository this package sits in (whatever the current directory)."""
     if os.environ.get("COURSE_DATA_DIR"):
         return Path(os.environ["COURSE_DATA_DIR"]) / "generated" / "cocogen"
-    here = Path.cwd().resolve()
-    for parent in (here, *here.parents):
-        candidate = parent / "data" / "generated" / "cocogen"
-        if candidate.is_dir():
-            return candidate
-    return here / "data" / "generated" / "cocogen"
+    return REPOSITORY / "data" / "generated" / "cocogen"
 
 
 def load_split(data_dir: PathLike, split: str, image_size: int = IMAGE_SIZE, max_images: Optional[int] = None):
     """The ``train`` or ``val`` split of CocoGen as a CocoDetection (optionally its first images only)."""
     root = Path(data_dir) / split
     if not (root / "annotations.json").is_file():
-        raise FileNotFoundError(f"{root / 'annotations.json'} not found: generate the data set first with "
-                                "`python data/cocogen/make_dataset.py`")
+        raise FileNotFoundError(f"{root / 'annotations.json'} not found: CocoGen comes with the course's bundle "
+                                "in data/generated/cocogen/ (set COURSE_DATA_DIR, or pass --data, if you keep it "
+                                "elsewhere)")
     dataset = CocoDetection(root / "annotations.json", root / "images", image_size=image_size)
     dataset.annotation_file = root / "annotations.json"  # evaluate_map50 reads the ground truth from it
     if max_images is not None and max_images < len(dataset):

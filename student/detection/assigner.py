@@ -1,5 +1,5 @@
-# This file is generated from the reference by `grader generate`. Fill in the parts that raise
-# NotImplementedError; keep the given code (everything else) as it is.
+# This file is generated from the course's solution, with the solution parts taken out.
+# Fill in the parts that raise NotImplementedError; keep the given code (everything else) as it is.
 """Label assignment: the task-aligned assigner (TAL) of TOOD (part "TAL", 3 points).
 
 Feng et al., "TOOD: Task-aligned One-stage Object Detection", arXiv 2108.07755, sec. 3.2.

@@ -1,5 +1,5 @@
-# This file is generated from the reference by `grader generate`. Fill in the parts that raise
-# NotImplementedError; keep the given code (everything else) as it is.
+# This file is generated from the course's solution, with the solution parts taken out.
+# Fill in the parts that raise NotImplementedError; keep the given code (everything else) as it is.
 """Backbone: a timm feature extractor whose last stages can be trained (part "Backbone", 1 point).
 
 The backbone turns a batch of images ``(B, 3, H, W)`` into feature maps at several strides.

@@ -1,5 +1,5 @@
-# This file is generated from the reference by `grader generate`. Fill in the parts that raise
-# NotImplementedError; keep the given code (everything else) as it is.
+# This file is generated from the course's solution, with the solution parts taken out.
+# Fill in the parts that raise NotImplementedError; keep the given code (everything else) as it is.
 """Head: a decoupled head as in YOLOX (part "Head", 1 point).
 
 Ge et al., "YOLOX: Exceeding YOLO Series in 2021", arXiv 2107.08430, fig. 2. Classification

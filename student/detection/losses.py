@@ -1,5 +1,5 @@
-# This file is generated from the reference by `grader generate`. Fill in the parts that raise
-# NotImplementedError; keep the given code (everything else) as it is.
+# This file is generated from the course's solution, with the solution parts taken out.
+# Fill in the parts that raise NotImplementedError; keep the given code (everything else) as it is.
 """Box losses (part "DIoU", 1 point) and the detector's training loss (given).
 
 Zheng et al., "Distance-IoU Loss", arXiv 1911.08287. With IoU alone, two boxes that do not

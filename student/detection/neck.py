@@ -1,5 +1,5 @@
-# This file is generated from the reference by `grader generate`. Fill in the parts that raise
-# NotImplementedError; keep the given code (everything else) as it is.
+# This file is generated from the course's solution, with the solution parts taken out.
+# Fill in the parts that raise NotImplementedError; keep the given code (everything else) as it is.
 """Neck: a Feature Pyramid Network (part "Neck", 2 points).
 
 Lin et al., "Feature Pyramid Networks for Object Detection", arXiv 1612.03144, fig. 3:
