@@ -214,7 +214,8 @@ def policy_notes(summary: AssignmentSummary) -> list[str]:
     if p.get("cap"):
         cap = p["cap"]
         verb = "capped" if p["capped"] else "cap (not reached)"
-        notes.append(f"{summary.name}: submitted {p['submitted_at']}, after {cap['after']}: score {verb} "
+        source = f" ({p['submitted_at_source']})" if p.get("submitted_at_source") else ""
+        notes.append(f"{summary.name}: submitted {p['submitted_at']}{source}, after {cap['after']}: score {verb} "
                      f"at {cap['max']:g} (before the cap: {p['score_before_policy']:g})")
     if p.get("bonus_forfeited"):
         notes.append(f"{summary.name}: bonus submitted after its deadline {p['bonus_deadline']}: "
