@@ -371,8 +371,9 @@ def _job_setup(ctx: ClassContext) -> bytes:
                          "options": options})
 
 
-def _job_main(conn, setup: bytes) -> None:  # pragma: no cover - runs in a job process
-    """A grading job: grades the members the parent sends, one at a time, until told to stop."""
+def _job_main(conn) -> None:  # pragma: no cover - runs in a job process
+    """A grading job: imports the grader (while the parent computes the reference), receives its
+    setup, then grades the members the parent sends, one at a time, until told to stop."""
     import resource
     import signal
 
@@ -384,6 +385,10 @@ def _job_main(conn, setup: bytes) -> None:  # pragma: no cover - runs in a job p
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the jobs on Ctrl-C
     sys.stdout = open(os.devnull, "w")  # the parent prints the progress
+    try:
+        setup = conn.recv()
+    except EOFError:
+        return
     cfg = pickle.loads(setup)
     engine._RUN_SECRETS[0] = cfg["secrets"]
     assignments = cli._load_assignments(cfg["assignments"])
@@ -412,13 +417,18 @@ def _job_main(conn, setup: bytes) -> None:  # pragma: no cover - runs in a job p
 
 
 class _Job:
-    def __init__(self, mp, setup: bytes):
+    def __init__(self, mp, setup: Optional[bytes] = None):
         self.conn, child = mp.Pipe()
-        self.proc = mp.Process(target=_job_main, args=(child, setup), daemon=True)
+        self.proc = mp.Process(target=_job_main, args=(child,), daemon=True)
         self.proc.start()
         child.close()
         self.member: Optional[Member] = None
         self.started = 0.0
+        if setup is not None:
+            self.setup(setup)
+
+    def setup(self, setup: bytes) -> None:
+        self.conn.send(setup)
 
     def send(self, m: Member) -> None:
         self.member, self.started = m, time.perf_counter()
@@ -440,12 +450,14 @@ def _grade_parallel(todo: list[Member], ctx: ClassContext, finished: Callable) -
     import multiprocessing
     from multiprocessing.connection import wait
 
+    mp = multiprocessing.get_context("spawn")
+    jobs = [_Job(mp) for _ in range(min(ctx.jobs, len(todo)))]  # their start-up overlaps the reference
     ctx.stats["reference_seconds"] = round(warm_reference(ctx), 3)
     before = len(ctx.reference.cache) if ctx.reference is not None else 0
     setup = _job_setup(ctx)
-    mp = multiprocessing.get_context("spawn")
+    for job in jobs:
+        job.setup(setup)
     queue = deque(todo)
-    jobs = [_Job(mp, setup) for _ in range(min(ctx.jobs, len(todo)))]
     peaks: list[float] = []
     extra_reference_runs = 0
     try:
