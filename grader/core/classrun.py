@@ -396,6 +396,7 @@ def _job_main(conn) -> None:  # pragma: no cover - runs in a job process
     if cfg["has_reference"]:
         reference = reference_executor(Path(cfg["reference_dir"]) if cfg["reference_dir"] else None)
         reference.cache.update(torch.load(io.BytesIO(cfg["reference_cache"]), weights_only=False))
+    loaded = len(reference.cache) if reference is not None else 0
     base = cfg["options"]
     quiet = argparse.Namespace(quiet=True)
     while True:
@@ -412,8 +413,8 @@ def _job_main(conn) -> None:  # pragma: no cover - runs in a job process
         report = cli._grade_member(Path(target), name, cfg["packages"], assignments, reference, options, quiet,
                                    Path(folder), None)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-        conn.send((index, report_state(report), time.perf_counter() - t0, peak, len(reference.cache) if reference
-                   else 0))
+        computed = len(reference.cache) - loaded if reference is not None else 0  # reference probes run here
+        conn.send((index, report_state(report), time.perf_counter() - t0, peak, computed))
 
 
 class _Job:
@@ -424,6 +425,7 @@ class _Job:
         child.close()
         self.member: Optional[Member] = None
         self.started = 0.0
+        self.computed = 0  # reference probes this job ran itself (its cache missed)
         if setup is not None:
             self.setup(setup)
 
@@ -453,7 +455,6 @@ def _grade_parallel(todo: list[Member], ctx: ClassContext, finished: Callable) -
     mp = multiprocessing.get_context("spawn")
     jobs = [_Job(mp) for _ in range(min(ctx.jobs, len(todo)))]  # their start-up overlaps the reference
     ctx.stats["reference_seconds"] = round(warm_reference(ctx), 3)
-    before = len(ctx.reference.cache) if ctx.reference is not None else 0
     setup = _job_setup(ctx)
     for job in jobs:
         job.setup(setup)
@@ -480,10 +481,11 @@ def _grade_parallel(todo: list[Member], ctx: ClassContext, finished: Callable) -
                 elif job.proc.is_alive():
                     continue
                 if result is not None:
-                    _, state, seconds, peak, cache_size = result
+                    _, state, seconds, peak, computed = result
                     m.report, m.seconds, m.job_peak_rss_mb = report_from_state(state), seconds, peak
                     peaks.append(peak)
-                    extra_reference_runs = max(extra_reference_runs, cache_size - before)
+                    extra_reference_runs += computed - job.computed
+                    job.computed = computed
                     job.member = None
                 else:  # the job died with this member: its error row; a fresh job for the rest
                     job.kill()
