@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import re
 import os
 import sys
 from pathlib import Path
 from typing import Optional
 
-from .core import api, assignment as assignment_mod, report as rep
+from .core import api, assignment as assignment_mod, classrun, report as rep, stats as class_stats, subtime
 from .core.engine import CheckResult
 from .core.overrides import load_overrides
 from .core.rubric import RubricError
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--reference", action="store_true", help="grade the reference solution (must get full marks)")
     what.add_argument("--class", dest="class_dir", metavar="DIR",
                       help="grade every sub-directory and archive of DIR (one gradebook row each)")
+    what.add_argument("--shard", metavar="I/N",
+                      help="class runs: grade only the members whose index (name order, from 0) is I modulo N; "
+                           "`grader merge` joins the shards' class-results.json (docs/CLASS_RUNS.md)")
     what.add_argument("--assignment", action="append", default=[], metavar="NAME",
                       help="assignment name or directory (repeatable or comma list; default: all)")
     what.add_argument("--only", action="append", default=[], metavar="COMPONENT",
@@ -85,13 +89,22 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also the messages of the checks that passed (failed checks always show theirs)")
     pol = run.add_argument_group("policy")
     pol.add_argument("--overrides", metavar="FILE", help="review overrides and remarks (TOML)")
-    pol.add_argument("--submitted-at", metavar="ISO", help="submission time, for deadline caps (e.g. 2026-12-02T10:00+01:00)")
+    pol.add_argument("--submitted-at", metavar="ISO|auto|none",
+                     help="submission time, for deadline caps (e.g. 2026-12-02T10:00+01:00); auto: each submission's "
+                          "last git commit (a repository of its own), else its file time; none (default): no cap")
+    pol.add_argument("--times", metavar="FILE",
+                     help="class runs: a CSV of name,submitted_at rows (an LMS export); rows win over --submitted-at")
     pol.add_argument("--fail-under", metavar="SCORE", help="exit 1 when a total is below SCORE (points, or N%%)")
     iso = run.add_argument_group("execution")
     iso.add_argument("--in-process", action="store_true",
                      help="run student code in this process (local debugging: plain tracebacks; no isolation)")
     iso.add_argument("--memory-limit", type=int, default=IsolationOptions.memory_mb, metavar="MB",
                      help=f"memory limit of the worker (default {IsolationOptions.memory_mb})")
+    iso.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="class runs: grade N submissions at once, each in its own grading process and worker "
+                          "(default 1)")
+    iso.add_argument("--force", action="store_true",
+                     help="class runs: regrade every submission (default: skip those whose cached result is current)")
     iso.add_argument("--keep-sandbox", action="store_true", help="keep the sandbox directory (debugging the grader)")
     sub.add_parser("selftest", help="run the wrong-solution, alternative-solution and hostile suites (grader.selftest)",
                    add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
@@ -103,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--seeds", type=int, default=5, metavar="N", help="reference seeds (default 5)")
     cal.add_argument("--steps", type=int, metavar="N", help="training steps (default: the graded budget)")
     cal.add_argument("--rubric", metavar="FILE", help="the rubric to write (default: the assignment's rubric.toml)")
+    mrg = sub.add_parser("merge", help="join the class-results.json of class-run shards into one gradebook",
+                         description="Join the results files of `grader run --class ... --shard I/N` runs (each "
+                                     "writes <report-dir>/class-results.json) into one gradebook, as one run of "
+                                     "the whole class would have written it. See docs/CLASS_RUNS.md.")
+    mrg.add_argument("results", nargs="+", metavar="RESULTS", help="class-results.json files, one per shard")
+    mrg.add_argument("--csv", metavar="FILE", help="the gradebook (default: <report-dir>/gradebook.csv)")
+    mrg.add_argument("--json", metavar="FILE", help="the class JSON report")
+    mrg.add_argument("--markdown", metavar="FILE", help="the class summary in Markdown")
+    mrg.add_argument("--report-dir", default="grader-report", metavar="DIR",
+                     help="where the merged class-results.json and the class statistics go (default: ./grader-report)")
+    mrg.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     gen = sub.add_parser("generate", help="regenerate student/ from reference/ (python -m grader.generate)",
                          add_help=False)
     gen.add_argument("rest", nargs=argparse.REMAINDER)
@@ -134,7 +158,7 @@ def _load_assignments(names: list[str]) -> list:
 
 
 def _parse_time(text: Optional[str]) -> Optional[_dt.datetime]:
-    if text is None:
+    if text is None or text in (subtime.AUTO, subtime.NONE):
         return None
     try:
         t = _dt.datetime.fromisoformat(text)
@@ -328,6 +352,12 @@ def run(args) -> int:
     threshold = _fail_threshold(args.fail_under)
     targets = _targets(args)
     class_run = bool(args.class_dir) or len(targets) > 1
+    shard = classrun.parse_shard(args.shard)
+    if not class_run and (shard or args.times):
+        raise UsageError("--shard and --times take a class run (--class DIR or several submissions)")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs: at least 1, got {args.jobs}")
+    fixed_time = _parse_time(args.submitted_at)
     if class_run and (args.gradescope or args.junit):
         raise UsageError("--gradescope and --junit take one submission; a class run writes "
                          f"<report-dir>/{SUBMISSIONS_DIR}/<name>/results.json for each")
@@ -338,13 +368,16 @@ def run(args) -> int:
         secrets.append(str(Path(args.class_dir).resolve()))
     options = RunOptions(
         in_process=args.in_process, public_only=args.public_only, only=only, overrides=overrides,
-        submitted_at=_parse_time(args.submitted_at), full_traceback=args.in_process,
+        submitted_at=fixed_time, submitted_at_source=subtime.SOURCE_OPTION if fixed_time else None,
+        full_traceback=args.in_process,
         isolation=IsolationOptions(memory_mb=args.memory_limit, keep_sandbox=args.keep_sandbox,
                                    secrets=secrets, hide=list(secrets), expose=data_expose))
     reference = None if args.public_only else reference_executor(course_mod.current().reference)
     packages = [a.rubric.package for a in assignments]
     steps = _Steps()
     if not class_run:  # a bad single submission is a bad invocation: resolve before grading anything
+        if args.submitted_at == subtime.AUTO and not args.reference:
+            options.submitted_at, options.submitted_at_source = subtime.resolve_time(targets[0], args.submitted_at)
         submission = resolve(targets[0], packages)
         if args.reference:
             submission.kind, submission.name = "reference", "reference"
@@ -352,16 +385,7 @@ def run(args) -> int:
         _write_single(report, args, steps)
         reports = [report]
     else:
-        entries: list[tuple[rep.Report, Path]] = []
-        names: set[str] = set()
-        folders: set[str] = set()
-        for target in targets:
-            name = _unique(rep.clean(submission_name(target), rep.NAME_LIMIT, single_line=True) or "submission", names)
-            folder = Path(args.report_dir) / SUBMISSIONS_DIR / report_folder(name, folders)
-            entries.append((_grade_member(target, name, packages, assignments, reference, options, args, folder,
-                                          steps), folder))
-        _write_class(entries, args, steps)
-        reports = [r for r, _ in entries]
+        reports = _run_class(targets, packages, assignments, reference, options, args, steps, shard)
     fault = grader_fault_line(reports)
     if fault:
         print(fault, file=sys.stderr, flush=True)
@@ -426,6 +450,85 @@ def _grade_one(submission: Submission, assignments, reference, options: RunOptio
     return report
 
 
+# ----------------------------------------------------------------------------------------------
+# Class runs: jobs, cache, shards, statistics (grader.core.classrun, docs/CLASS_RUNS.md)
+# ----------------------------------------------------------------------------------------------
+
+def _member_error_row(name: str, target: Path, message: str, options: RunOptions, grader_fault: bool) -> rep.Report:
+    print(f"grader run: {_one_line(f'{name}: {message}')}", file=sys.stderr, flush=True)
+    report = failed_report(name, str(target), message, options)
+    report.error_is_grader_fault = grader_fault
+    return rep.bound_report(report)
+
+
+def _run_class(targets, packages, assignments, reference, options: RunOptions, args, steps: _Steps, shard):
+    """Grade a class (or its shard): every member's report, then the gradebook, the per-member
+    reports, class-results.json and the class statistics."""
+    report_dir = Path(args.report_dir)
+    times = subtime.read_times(Path(args.times)) if args.times else None
+    members = classrun.plan_members(targets, report_dir, args.submitted_at, times, report_folder, _unique)
+    warning = classrun.times_coverage_warning(members, times)
+    if warning:
+        print(_one_line(warning), file=sys.stderr, flush=True)
+    selected = [m for m in members if classrun.in_shard(m.index, shard)]
+    reference_dir = None if args.public_only else course_mod.current().reference
+    overrides_hash = ""
+    if args.overrides:
+        import hashlib
+
+        overrides_hash = hashlib.sha256(Path(args.overrides).read_bytes()).hexdigest()
+    fingerprint = classrun.grader_fingerprint(
+        assignments, reference_dir, options,
+        {"memory_mb": args.memory_limit, "data": args.data, "overrides": overrides_hash})
+    cache = classrun.ResultCache(report_dir, fingerprint)
+    ctx = classrun.ClassContext(packages, assignments, reference, reference_dir, options, args.quiet, _grade_member,
+                                _member_error_row, jobs=args.jobs, progress=lambda line: print(line, flush=True))
+    if not args.quiet and shard:
+        print(f"shard {shard[0]}/{shard[1]}: {len(selected)} of {len(members)} submissions", flush=True)
+    classrun.grade_class(selected, ctx, cache, args.force)
+    entries = [(m.report, m.folder) for m in selected]
+    _write_class(entries, args, steps)
+    results = report_dir / classrun.RESULTS_FILE
+    steps(f"{results}", _writer(results, lambda: json.dumps(
+        classrun.results_document(selected, len(members), shard, fingerprint), ensure_ascii=False) + "\n"))
+    reports = [r for r, _ in entries]
+    class_stats.write_all(reports, report_dir, steps)
+    if not args.quiet:
+        s = ctx.stats
+        line = f"class run: {s.get('graded', 0)} graded, {s.get('cached', 0)} from the cache"
+        if "reference_seconds" in s:
+            line += (f"; {args.jobs} jobs; the reference computed once here ({s['reference_seconds']:.1f} s; "
+                     f"{s.get('reference_runs_in_jobs', 0)} reference probe(s) re-run in jobs)")
+        if s.get("job_peak_rss_mb"):
+            line += f"; peak grading process {s['job_peak_rss_mb']:.0f} MB"
+        print(line + f"; statistics in {report_dir / 'stats.md'}", flush=True)
+    return reports
+
+
+def merge(args) -> int:
+    """``grader merge``: join shard results into one gradebook (and the class statistics)."""
+    entries, document = classrun.merge_results([Path(p) for p in args.results])
+    reports = [r for _, r, _ in entries]
+    report_dir = Path(args.report_dir)
+    steps = _Steps()
+    gradebook = Path(args.csv) if args.csv else report_dir / "gradebook.csv"
+    steps(f"gradebook {gradebook}", _writer(gradebook, lambda: rep.to_csv(reports)))
+    if args.json:
+        steps(f"--json {args.json}", _writer(args.json, lambda: rep.class_json(reports)))
+    if args.markdown:
+        steps(f"--markdown {args.markdown}", _writer(args.markdown, lambda: rep.class_markdown(reports)))
+    results = report_dir / classrun.RESULTS_FILE
+    steps(f"{results}", _writer(results, lambda: json.dumps(document, ensure_ascii=False) + "\n"))
+    class_stats.write_all(reports, report_dir, steps)
+    if not args.quiet:
+        print(f"merged {len(args.results)} results file(s): {len(reports)} submissions -> {gradebook}", flush=True)
+    fault = grader_fault_line(reports)
+    if fault:
+        print(fault, file=sys.stderr, flush=True)
+        return EXIT_GRADER_FAULT
+    return EXIT_ERROR if steps.failed else EXIT_OK
+
+
 def _take_course_dir(argv: list[str]) -> list[str]:
     """Remove ``--course-dir DIR`` (accepted before or after the subcommand, by every subcommand)
     from ``argv`` and make that directory this process's course (``grader.core.course``)."""
@@ -471,8 +574,11 @@ def _main(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
         if getattr(args, "reference_dir", None):
             course_mod.activate(course_mod.current().with_reference(Path(args.reference_dir)))
+        if args.command == "merge":
+            return merge(args)
         return calibrate(args) if args.command == "calibrate" else run(args)
-    except (UsageError, GradingError, SubmissionError, SandboxError, RubricError, course_mod.CourseError) as exc:
+    except (UsageError, GradingError, SubmissionError, SandboxError, RubricError, course_mod.CourseError,
+            subtime.TimeError, classrun.ClassRunError) as exc:
         # (OverridesError is a RubricError)
         print(f"grader: error: {_one_line(exc, 4000)}", file=sys.stderr)
         return EXIT_ERROR

@@ -254,7 +254,8 @@ def policy_notes(summary: AssignmentSummary) -> list[str]:
     if p.get("cap"):
         cap = p["cap"]
         verb = "capped" if p["capped"] else "cap (not reached)"
-        notes.append(f"{summary.name}: submitted {p['submitted_at']}, after {cap['after']}: regular score {verb} "
+        source = f" ({p['submitted_at_source']})" if p.get("submitted_at_source") else ""
+        notes.append(f"{summary.name}: submitted {p['submitted_at']}{source}, after {cap['after']}: regular score {verb} "
                      f"at {cap['max']:g} (before the cap: {summary.raw_score:g}"
                      + ("; the bonus is not capped)" if summary.bonus_max_score else ")"))
     if p.get("bonus_forfeited"):

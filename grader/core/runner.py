@@ -49,6 +49,7 @@ class RunOptions:
     only: Optional[list] = None
     overrides: list = field(default_factory=list)
     submitted_at: Optional[_dt.datetime] = None
+    submitted_at_source: Optional[str] = None  # where the time came from (grader.core.subtime)
     isolation: IsolationOptions = field(default_factory=IsolationOptions)
     report_dir: Optional[Path] = None
     full_traceback: bool = False
@@ -57,6 +58,7 @@ class RunOptions:
         """The options that change what was graded (for the report)."""
         return {"public_only": self.public_only, "only": list(self.only) if self.only else None,
                 "submitted_at": self.submitted_at.isoformat() if self.submitted_at else None,
+                "submitted_at_source": self.submitted_at_source if self.submitted_at else None,
                 "in_process": self.in_process}
 
 
@@ -95,7 +97,9 @@ def grade_submission(submission: Submission, assignments: list[Assignment], refe
             apply_overrides(components, options.overrides, submission.name)
             report.components.extend(components)
             if components:
-                report.assignments.append(summarize(a.rubric, components, options.submitted_at))
+                summary = summarize(a.rubric, components, options.submitted_at)
+                summary.policy["submitted_at_source"] = options.submitted_at_source if options.submitted_at else None
+                report.assignments.append(summary)
             timings[a.name] = round(time.perf_counter() - ta, 3)
         report.isolation = executor.info() if hasattr(executor, "info") else {"mode": "in-process"}
     finally:
