@@ -1,5 +1,5 @@
 """The ``grader`` command: ``grader run`` (grade submissions), ``grader selftest``, ``grader generate``,
-``grader release``.
+``grader release``, ``grader gradescope-autograder`` (``grader.gradescope``), ``grader init-ci`` (``grader.ci``).
 
 ``grader run [SUBMISSION ...]`` grades the ``student/`` package of this checkout by default; see
 ``docs/GRADER.md`` for every option, the report formats, overrides and the isolation model.
@@ -132,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("rest", nargs=argparse.REMAINDER)
     rel = sub.add_parser("release", help="build the student bundle (python -m grader.release)", add_help=False)
     rel.add_argument("rest", nargs=argparse.REMAINDER)
+    gs = sub.add_parser("gradescope-autograder", help="build the Gradescope autograder zip (python -m grader.gradescope)",
+                        add_help=False)
+    gs.add_argument("rest", nargs=argparse.REMAINDER)
+    ci = sub.add_parser("init-ci", help="write the pull-request grading workflow into a repository (grader.ci)",
+                        add_help=False)
+    ci.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -566,6 +572,14 @@ def _main(argv: list[str]) -> int:
         from . import release
 
         return release.main(argv[1:])
+    if argv[:1] == ["gradescope-autograder"]:
+        from . import gradescope
+
+        return gradescope.main(argv[1:])
+    if argv[:1] == ["init-ci"]:
+        from . import ci
+
+        return ci.main(argv[1:])
     if argv[:1] == ["selftest"]:
         from . import selftest
 
