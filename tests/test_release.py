@@ -218,7 +218,7 @@ def command_problem(bundle: Path, command: str) -> str | None:
         module = words[2]
         if module == "pytest":
             words = ["pytest", *words[3:]]
-        elif (release.ROOT / module.split(".")[0]).is_dir():  # the project's own code: in the bundle?
+        elif (release._root() / module.split(".")[0]).is_dir():  # the project's own code: in the bundle?
             if module.split(".")[0] == "grader":
                 words = ["grader", *words[3:]]
             elif not any((bundle / (module.replace(".", "/") + s)).is_file() for s in (".py", "/__main__.py")):

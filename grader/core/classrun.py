@@ -325,7 +325,7 @@ def grade_class(members: list[Member], ctx: ClassContext, cache: Optional[Result
         for m in todo:
             t0 = time.perf_counter()
             m.report = ctx.grade_member(m.target, m.name, ctx.packages, ctx.assignments, ctx.reference,
-                                        member_options(ctx.options, m), argparse.Namespace(quiet=ctx.quiet),
+                                        member_options(ctx.options, m), argparse.Namespace(quiet=ctx.quiet, verbose=False),
                                         m.folder, None)
             m.seconds = time.perf_counter() - t0
             finished(m)
@@ -398,7 +398,7 @@ def _job_main(conn) -> None:  # pragma: no cover - runs in a job process
         reference.cache.update(torch.load(io.BytesIO(cfg["reference_cache"]), weights_only=False))
     loaded = len(reference.cache) if reference is not None else 0
     base = cfg["options"]
-    quiet = argparse.Namespace(quiet=True)
+    quiet = argparse.Namespace(quiet=True, verbose=False)
     while True:
         try:
             task = conn.recv()

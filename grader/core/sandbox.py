@@ -120,7 +120,9 @@ class IsolationOptions:
 # ----------------------------------------------------------------------------------------------
 
 def worker_sys_path() -> list[str]:
-    """This interpreter's import path minus the checkout: stdlib and site-packages only.
+    """This interpreter's import path minus the course and the grader's checkout: stdlib and
+    site-packages only (a site-packages inside the checkout, e.g. its ``.venv`` reached through a
+    ``.pth`` file of another environment, is kept: it holds libraries, not course material).
 
     The worker starts with ``-I -S`` (no site processing), so the ``.pth`` files that ``pip
     install -e .`` adds (``__editable__.*.pth`` and its finder, which would map ``reference`` and
@@ -133,8 +135,9 @@ def worker_sys_path() -> list[str]:
         if not entry or not os.path.isabs(entry) or not os.path.exists(entry):
             continue
         real = os.path.realpath(entry)
-        if any(wm.within(real, str(d)) for d in _private_trees()) and not wm.within(real, prefix):
-            continue
+        installed = wm.within(real, prefix) or os.path.basename(real) in ("site-packages", "dist-packages")
+        if any(wm.within(real, str(d)) for d in _private_trees()) and not installed:
+            continue  # the course or the grader's checkout (the current directory, a "compat" editable path)
         if real not in out:
             out.append(real)
     return out

@@ -111,8 +111,8 @@ def test_parallel_isolated_class_with_hostile_and_broken_members(tmp_path, capsy
     assert code == 0, err
     rows = _rows(out_dir / "gradebook.csv")
     assert sorted(rows) == ["broken", "corrupt", "exiter", "looper", "ref", "refzip", "stub", "wrong"]
-    assert rows["ref"]["score"] == rows["refzip"]["score"] == "6"
-    assert rows["stub"]["score"] == rows["broken"]["score"] == rows["exiter"]["score"] == "0"
+    assert rows["ref"]["total"] == rows["refzip"]["total"] == "6"
+    assert rows["stub"]["total"] == rows["broken"]["total"] == rows["exiter"]["total"] == "0"
     assert rows["looper"]["toy/Cube"] == "0" and rows["looper"]["toy/Add"] == "2"
     assert rows["corrupt"]["status"].startswith("error: ")
     looper = json.loads((out_dir / "submissions" / "looper" / "report.json").read_text())
@@ -143,7 +143,7 @@ def test_a_job_that_dies_costs_its_member_only(tmp_path, capsys):
     assert code == 0, err
     rows = _rows(out_dir / "gradebook.csv")
     assert rows["a_exiter"]["status"].startswith("error: grading stopped: the grading process exited (7)")
-    assert [rows[n]["score"] for n in ("b_ref", "c_ref", "d_ref")] == ["6", "6", "6"]
+    assert [rows[n]["total"] for n in ("b_ref", "c_ref", "d_ref")] == ["6", "6", "6"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -170,7 +170,7 @@ def test_resume_skips_unchanged_members_and_regrades_changed_ones(tmp_path, caps
     copy_package(TOYREF, cls / "alice")  # alice hands in again
     code, out, _ = run_cli(args, capsys)
     assert "grading alice" in out and "grading bob" not in out
-    assert _rows(out_dir / "gradebook.csv")["alice"]["score"] == "6"
+    assert _rows(out_dir / "gradebook.csv")["alice"]["total"] == "6"
 
     code, out, _ = run_cli(args + ["--force"], capsys)
     assert "grading alice" in out and "grading bob" in out
@@ -341,7 +341,7 @@ def test_git_time_caps_and_the_report_names_the_source(tmp_path, capsys):
     assert (policy["submitted_at"], policy["submitted_at_source"], policy["capped"]) == (
         "2026-01-15T12:00:00+00:00", "last git commit", True)
     assert report["score"] == 3 + 1  # capped at 3, the bonus still counts before its deadline
-    assert "(last git commit), after 2026-01-10T23:59:00+00:00: score capped at 3" in \
+    assert "(last git commit), after 2026-01-10T23:59:00+00:00: regular score capped at 3" in \
         _rows(out_dir / "gradebook.csv")["late"]["notes"]
 
 
@@ -358,7 +358,7 @@ def test_times_csv_gives_each_member_its_time(tmp_path, capsys):
                                     str(out_dir), "-q"), capsys)
     assert code == 0, err
     rows = _rows(out_dir / "gradebook.csv")
-    assert (rows["alice"]["score"], rows["bob"]["score"], rows["carol"]["score"]) == ("6", "4", "6")
+    assert (rows["alice"]["total"], rows["bob"]["total"], rows["carol"]["total"]) == ("6", "4", "6")
     assert "(--times file)" in rows["bob"]["notes"]
     assert "1 submission(s) have no row (carol)" in err and "1 row(s) name no submission (dave)" in err
 

@@ -154,7 +154,10 @@ def test_member_names_cannot_shadow_the_grader_files(tmp_path, capsys):
     assert code == 0, err
     assert "Traceback" not in err and "\x1b" not in out + err
     assert (out_dir / "gradebook.csv").is_file()
-    assert sorted(p.name for p in out_dir.iterdir()) == ["gradebook.csv", "submissions"]
+    # only the grader's own files at the top (the class run's cache, results and statistics); the
+    # members' folders are all under submissions/
+    assert sorted(p.name for p in out_dir.iterdir()) == ["cache", "class-results.json", "gradebook.csv",
+                                                          "histogram.png", "stats.csv", "stats.md", "submissions"]
     rows = list(csv.DictReader(io.StringIO((out_dir / "gradebook.csv").read_text())))
     assert len(rows) == 7 and {r["status"] for r in rows} == {"graded"} and {r["score"] for r in rows} == {"3.5"}
     assert all(not r["submission"].startswith("=") for r in rows)
