@@ -379,7 +379,7 @@ def _job_main(conn) -> None:  # pragma: no cover - runs in a job process
 
     import torch
 
-    from .. import cli
+    from .. import commands as cli
     from . import engine
     from .runner import reference_executor
 

@@ -49,6 +49,7 @@ from typing import Any, Optional
 import torch
 
 from . import course as course_mod
+from .defaults import WORKER_MEMORY_MB
 from . import worker_main as wm
 from .assignment import Assignment
 from .engine import ProbeOutcome
@@ -91,7 +92,7 @@ class IsolationOptions:
     hide:          kept for callers; with the allow-list it is implied (nothing unlisted exists).
     """
 
-    memory_mb: int = 3072
+    memory_mb: int = WORKER_MEMORY_MB
     data_headroom_mb: int = 1536
     cpu_seconds: int = 3600
     fsize_mb: int = 256

@@ -188,3 +188,17 @@ def test_generate_dispatches_to_the_generator(monkeypatch):
     monkeypatch.setattr(generate, "main", lambda argv=None: seen.append(argv) or 0)
     assert cli.main(["generate", "--check"]) == 0
     assert seen == [["--check"]]
+
+
+def test_help_and_usage_errors_do_not_import_torch():
+    """`grader --help` and a usage error answer before torch is imported (issue 11.5); the grading
+    machinery (grader.commands) is imported only when a command grades."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom grader import cli\n"
+            "for argv in (['--help'], ['run', '--help'], ['run', '--bogus'], ['merge']):\n"
+            "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('torch', 'grader.commands') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT_DIR, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout[-500:] + proc.stderr[-500:]

@@ -27,7 +27,7 @@ from pathlib import Path
 import mistune
 import pytest
 
-from grader import cli
+from grader import cli, commands
 from grader.core import report as rep
 from grader.core import sandbox
 from grader.core.engine import CheckResult, ComponentResult
@@ -199,7 +199,7 @@ def test_a_grader_exception_on_one_submission_is_its_row_and_exit_3(tmp_path, ca
             raise KeyError("grader bug")
         return real(submission, *args, **kwargs)
 
-    monkeypatch.setattr(cli, "grade_submission", flaky)
+    monkeypatch.setattr(commands, "grade_submission", flaky)
     klass = tmp_path / "class"
     klass.mkdir()
     for name in ("alice", "bob", "carol"):
@@ -264,7 +264,7 @@ def _with_fault(monkeypatch, check_id: str):
                 chk.status, chk.score, chk.message = "grader_error", 0.0, FAULT
         return report
 
-    monkeypatch.setattr(cli, "grade_submission", faulty)
+    monkeypatch.setattr(commands, "grade_submission", faulty)
 
 
 def test_grader_fault_exits_3_with_one_line(tmp_path, capsys, monkeypatch):
