@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Optional, Protocol
 from . import api
 from .api import GRADER_FAULT_PREFIX, Verdict
 from .assignment import Assignment
-from .probe_runtime import ProbeContext, classify_exception, run_probe, seeded_generator
+from .runtime import ProbeContext, classify_exception, run_probe, seeded_generator
 
 
 # ----------------------------------------------------------------------------------------------

@@ -50,10 +50,10 @@ import torch
 
 from . import course as course_mod
 from .defaults import WORKER_MEMORY_MB
-from . import worker_main as wm
+from . import runtime as wm  # the worker's folder, its clone flags, within()
 from .assignment import Assignment
 from .engine import ProbeOutcome
-from .probe_runtime import MAX_ELEMENTS
+from .runtime import MAX_ELEMENTS
 from .submission import MAX_PACKAGE_BYTES, MAX_PACKAGE_FILES, SubmissionLinkError, SubmissionTooLarge
 
 HERE = Path(__file__).resolve().parent
@@ -279,7 +279,7 @@ def isolation_plan() -> dict:
     if not _PLAN:
         with tempfile.TemporaryDirectory(prefix="grader-probe-") as scratch:
             try:
-                out = subprocess.run([sys.executable, "-I", "-S", str(HERE / "worker_main.py"), "probe", scratch],
+                out = subprocess.run([sys.executable, "-I", "-S", str(wm.WORKER_DIR / "worker_main.py"), "probe", scratch],
                                      capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
                 _PLAN.update(json.loads(out.stdout.strip().splitlines()[-1]))
             except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as exc:
@@ -831,8 +831,8 @@ class IsolatedExecutor:
         self.lib.mkdir(mode=0o755)
         (self.lib / "probes").mkdir(mode=0o755)
         (self.base / "log").mkdir(mode=0o700)
-        for name in ("worker_main.py", "probe_runtime.py"):
-            shutil.copy(HERE / name, self.lib / name)
+        for name in wm.WORKER_FILES:
+            shutil.copy(wm.WORKER_DIR / name, self.lib / name)
         _copy_package(self.package_dir, self.lib / "submission")
         (self.lib / "submission" / "__init__.py").touch()  # a package even when handed in without one
         for d in ("run", "run/out", "home", "tmp"):

@@ -40,7 +40,7 @@ import torch
 
 from grader.core import api
 from grader.core.engine import CachedExecutor, InProcessExecutor, grade
-from grader.core.probe_runtime import ProbeContext, run_probe
+from grader.core.runtime import ProbeContext, run_probe
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "reference" / "centernet"

@@ -81,7 +81,7 @@ def test_the_payload_is_live(tmp_path):
     submission = tmp_path / "live"
     _hostile_package(submission)
     code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
-            "import grader.core.probe_runtime as pr; sys.modules['probe_runtime'] = pr; before = pr.run_probe\n"
+            "import grader.worker.probe_runtime as pr; sys.modules['probe_runtime'] = pr; before = pr.run_probe\n"
             "import detection\n"
             "print('rebound' if pr.run_probe is not before else 'inert')")
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}

@@ -273,7 +273,7 @@ def test_unprivileged_launch_path(tmp_path):
     import json
     import tempfile
 
-    from grader.core import worker_main
+    from grader.worker import worker_main
 
     base = Path(tempfile.mkdtemp(prefix="grader-nonroot-"))
     try:

@@ -183,7 +183,7 @@ def test_isolated_worker_gets_the_seed_and_late_inputs(ctxtoy, tmp_path):
 def test_probe_results_are_bounded_by_elements_not_bytes(monkeypatch):
     """An expanded view claims billions of elements on a few bytes of storage: refused before it is
     copied (the parent would otherwise materialise it)."""
-    from grader.core import probe_runtime
+    from grader.worker import probe_runtime
 
     monkeypatch.setattr(probe_runtime, "MAX_ELEMENTS", 1000)
     huge = torch.zeros(1).expand(10_000)

@@ -872,7 +872,7 @@ def calibrate(folder: Optional[Path] = None, seeds: int = 5, *, rubric_path: Opt
     Returns ``{"values": [per seed], "stats": {name: (min, max)}, "thresholds": {...}, "entry": ...}``."""
     import importlib
 
-    from grader.core.probe_runtime import run_probe
+    from grader.core.runtime import run_probe
 
     folder = Path(folder) if folder else tinycoco_dir()
     cfg = {**TRAINING_CONFIG, **budget}

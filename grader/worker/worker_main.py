@@ -2,9 +2,10 @@
 
 A standalone script. ``grader.core.sandbox`` copies it, with ``probe_runtime.py``, the assignments'
 probe files and a copy of the submission package (``submission``), into a fresh sandbox directory
-and starts it as ``python -I -S worker_main.py launch CONFIG REPLY_FD``. (The grader imports it only
-for its constants and small helpers.) Until it has confined itself it imports only the standard
-library; torch and the submission come after.
+and starts it as ``python -I -S worker_main.py launch CONFIG REPLY_FD``. The grader's parent-side
+code never imports it (``grader.core.runtime`` keeps its own copies of the few constants it plans
+with). Until it has confined itself it imports only the standard library; torch and the submission
+come after.
 
 Stages:
 
