@@ -498,7 +498,8 @@ def to_gradescope(report: Report, hidden_visibility: str = "after_due_date") -> 
     says nothing about their code) and the top-level output says the grading is incomplete."""
     bound_report(report)
     return {"score": _r(report.score), "execution_time": int(math.ceil(report.timings.get("total_seconds", 0))),
-            "output": _gradescope_output(report), "visibility": "visible", "stdout_visibility": "hidden",
+            "output": _gradescope_output(report), "output_format": "text", "test_output_format": "text",
+            "visibility": "visible", "stdout_visibility": "hidden",
             "tests": _gradescope_tests(report, hidden_visibility)}
 
 
