@@ -63,5 +63,6 @@ def load(name_or_dir: str | Path) -> Assignment:
     except Exception as exc:  # noqa: BLE001 - a broken checks.py is a grader error, reported in one line
         raise RubricError(f"{checks_file}: cannot load: {type(exc).__name__}: {exc}") from None
     checks = {c.id: c for c in getattr(module, "CHECKS", [])}
-    rubric = load_rubric(directory / "rubric.toml", known_checks=set(checks))
+    rubric = load_rubric(directory / "rubric.toml", known_checks=set(checks),
+                         settings=frozenset(getattr(module, "RUBRIC_SETTINGS", ())))
     return Assignment(rubric.assignment, directory, rubric, checks, probes_file, module)

@@ -160,11 +160,19 @@ def _unknown_keys(table: dict, allowed: set, where: str) -> None:
         raise RubricError(f"{where}: unknown key(s) {', '.join(extra)} (allowed: {', '.join(sorted(allowed))})")
 
 
-def parse_rubric(data: dict, path: str = "<rubric>", known_checks: set[str] | None = None) -> Rubric:
-    """Validate a parsed TOML document; ``known_checks`` are the ids ``checks.py`` declares."""
+CORE_KEYS = {"schema", "assignment", "title", "package", "max_score", "components", "policy", "released", "given"}
+
+
+def parse_rubric(data: dict, path: str = "<rubric>", known_checks: set[str] | None = None,
+                 settings: frozenset[str] | set[str] = frozenset()) -> Rubric:
+    """Validate a parsed TOML document; ``known_checks`` are the ids ``checks.py`` declares,
+    ``settings`` the top-level tables it reads itself (its ``RUBRIC_SETTINGS``, e.g. ``training``):
+    the core knows no assignment's settings, and any other unknown key is a typo, refused."""
     where = path
-    _unknown_keys(data, {"schema", "assignment", "title", "package", "max_score", "components", "policy", "released",
-                         "given", "training"}, where)
+    _unknown_keys(data, CORE_KEYS | set(settings), where)
+    for name in settings:
+        if name in data and not isinstance(data[name], dict):
+            raise RubricError(f"{where}: '{name}' must be a table ([{name}])")
     # A released rubric is the student bundle's public subset: a component may have lost all its
     # (hidden) checks there.
     released = _expect(data, "released", bool, where, default=False)
@@ -266,7 +274,8 @@ def _parse_policy(raw: Any, where: str) -> Policy:
                   _parse_time(deadline, f"{where}.deadline") if deadline is not None else None)
 
 
-def load_rubric(path: Path, known_checks: set[str] | None = None) -> Rubric:
+def load_rubric(path: Path, known_checks: set[str] | None = None,
+                settings: frozenset[str] | set[str] = frozenset()) -> Rubric:
     """Read and validate a rubric file."""
     path = Path(path)
     try:
@@ -279,4 +288,4 @@ def load_rubric(path: Path, known_checks: set[str] | None = None) -> Rubric:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RubricError(f"{path}: not valid TOML: {exc}") from None
-    return parse_rubric(data, str(path), known_checks)
+    return parse_rubric(data, str(path), known_checks, settings)

@@ -163,3 +163,42 @@ def test_verdicts_do_not_depend_on_the_secret_draw(assignment, tmp_path):
                     problems.append(f"{variant.name}, seed {run.seed}: {r.name} {r.score:g}/{r.max_score:g} "
                                     f"(expected {want:g}): {[c.message[:120] for c in r.checks if c.status != 'passed']}")
     assert not problems, "\n".join(problems)
+
+
+def test_map_tiers_come_from_the_rubric_only(assignment, reference, tmp_path, monkeypatch):
+    """The tiers are the rubric's [map] table: other tiers there grade the same detections otherwise
+    (no threshold is written in the code), and the message quotes them."""
+    det_checks = assignment.checks_module
+    assert det_checks.map_tiers() == {"map.regular": [(0.05, 0.5), (0.1, 1.0)], "map.bonus": [(0.2, 1.0)]}
+    gt = det_checks.hidden_test_annotations()
+    enemies = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
+               for a in gt["annotations"] if a["category_id"] == 1]  # mAP 0.25: 2 + 3 with the course's tiers
+    p = tmp_path / "enemies.json"
+    _write_predictions(p, enemies)
+    rubric = tmp_path / "rubric.toml"
+    text = (assignment.directory / "rubric.toml").read_text()
+    rubric.write_text(text.replace("regular = [[0.05, 0.5], [0.1, 1.0]]", "regular = [[0.3, 0.25], [0.9, 1.0]]")
+                          .replace("bonus = [[0.2, 1.0]]", "bonus = [[0.5, 1.0]]"))
+    monkeypatch.setattr(det_checks, "_rubric_file", lambda: rubric)
+    executor, _ = package_copy(tmp_path / "pkg", predictions=p)
+    results = by_component(engine.grade(assignment, executor, reference, only=list(MAP_COMPONENTS)))
+    assert (results["mAP challenge"].score, results["mAP challenge bonus"].score) == (0.0, 0.0)
+    assert "thresholds 0.3 / 0.9 give 0.5 / 2 point(s), 0.5 gives 3 bonus point(s)" in \
+        results["mAP challenge"].checks[0].message
+
+
+def test_a_rubric_table_no_checks_module_declares_is_refused(assignment, tmp_path):
+    from grader.core.rubric import RubricError, load_rubric
+
+    text = (assignment.directory / "rubric.toml").read_text()
+    path = tmp_path / "rubric.toml"
+    path.write_text(text)
+    with pytest.raises(RubricError, match=r"unknown key\(s\) map"):
+        load_rubric(path)  # the core knows no assignment's settings
+    assert load_rubric(path, settings={"map"}).assignment == "detection"
+    path.write_text(text.replace("[map]\n", "[mpa]\n"))
+    with pytest.raises(RubricError, match="mpa"):
+        load_rubric(path, settings={"map"})  # a typo is refused, not ignored
+    path.write_text('map = 1\n' + text.replace("[map]\n", "[mapx]\n"))
+    with pytest.raises(RubricError, match="must be a table"):
+        load_rubric(path, settings={"map", "mapx"})

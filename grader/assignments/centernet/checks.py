@@ -1313,6 +1313,7 @@ def _load_training_verdicts():
 
 TRAINING = _load_training_verdicts()
 TRAINING_COMPONENTS = ("Training on TinyCoco", "Full training")
+RUBRIC_SETTINGS = ("training",)  # the rubric's [training] table: data folder, budget, thresholds (training.py)
 TRAINING_CHECKS = TRAINING.make_checks(Check)
 CALIBRATE = TRAINING.calibrate  # `grader calibrate --assignment centernet`
 

@@ -41,7 +41,47 @@ def _detection_dir() -> Path:
     annotations; ``hidden/released/`` what `grader release` kept of the students' split."""
     return _course_data() / "generated" / "detection"
 
-MAP_THRESHOLDS = (0.05, 0.1, 0.2)  # 1 / 2 / 5 points
+
+RUBRIC_SETTINGS = ("map",)  # the rubric's [map] table: the mAP challenge's tiers (map_tiers)
+
+
+def _rubric_file() -> Path:
+    return Path(__file__).with_name("rubric.toml")
+
+
+def map_tiers() -> dict:
+    """The mAP challenge's score tiers, from the rubric's ``[map]`` table (the only place they are
+    written): ``{"map.regular": [(threshold, share), ...], "map.bonus": [...]}``, thresholds rising.
+    A check earns the share of its component's points of the highest threshold reached."""
+    import tomllib
+
+    table = tomllib.loads(_rubric_file().read_text(encoding="utf-8")).get("map", {})
+    tiers = {}
+    for check in ("map.regular", "map.bonus"):
+        rows = sorted((float(t), float(share)) for t, share in table.get(check.split(".")[1], []))
+        if not rows or any(not 0 < share <= 1 for _, share in rows):
+            raise RuntimeError(f"grader set-up: rubric [map] {check.split('.')[1]} needs (threshold, share in (0, 1]) rows")
+        tiers[check] = rows
+    return tiers
+
+
+def _tier_share(value: float, rows) -> float:
+    """The share of the highest threshold ``value`` reaches (0 below them all)."""
+    return max((share for threshold, share in rows if value >= threshold), default=0.0)
+
+
+def _tiers_text() -> str:
+    """e.g. "thresholds 0.05 / 0.1 give 1 / 2 points, 0.2 gives 3 bonus points": from the rubric."""
+    import tomllib
+
+    data = tomllib.loads(_rubric_file().read_text(encoding="utf-8"))
+    points = {chk["id"]: comp["points"] for comp in data.get("components", []) for chk in comp.get("checks", [])}
+    parts = []
+    for check, rows in map_tiers().items():
+        bonus = " bonus" if check == "map.bonus" else ""
+        parts.append(" / ".join(f"{t:g}" for t, _ in rows) + " give" + (" " if len(rows) > 1 else "s ")
+                     + " / ".join(f"{share * points[check]:g}" for _, share in rows) + f"{bonus} point(s)")
+    return "thresholds " + ", ".join(parts)
 
 
 def _shaped(template):
@@ -789,7 +829,7 @@ def _map_from(actual) -> tuple[float, str, str | None]:
     read = actual.get("read")
     if isinstance(read, int) and read > MAX_ROWS:
         notes.insert(0, f"only the first {MAX_ROWS:,} of the file's {read:,} entries were read (the cut-off)".replace(",", " "))
-    if value < MAP_THRESHOLDS[-1] and table.shape[0]:
+    if value < max(t for rows in map_tiers().values() for t, _ in rows) and table.shape[0]:
         width = float(gt["images"][0].get("width", 160))
         height = float(gt["images"][0].get("height", 160))
         best = None
@@ -801,7 +841,7 @@ def _map_from(actual) -> tuple[float, str, str | None]:
             notes.append(f"hint: your boxes look like {best[0]}: read that way they would score {best[1]:.4f}; "
                          f"COCO's bbox is [x_min, y_min, width, height] in pixels")
     text = (f"mAP@[.5:.95] on the hidden test split: {value:.4f} ({int(table.shape[0])} detections scored; "
-            f"thresholds {', '.join(f'{t:g}' for t in MAP_THRESHOLDS)} give 1 / 2 / 5 points)")
+            f"{_tiers_text()})")
     if notes:
         text += "; " + "; ".join(notes)
     _MAP_CACHE.clear()
@@ -821,19 +861,19 @@ def _map_verdict(actual, grade) -> Verdict:
 
 @_shaped({"detections": _T})
 def verdict_map_regular(actual, expected) -> Verdict:
-    def grade(value, text):
-        if value >= MAP_THRESHOLDS[1]:
-            return passed(text)
-        if value >= MAP_THRESHOLDS[0]:
-            return partial(0.5, text)
-        return failed(text)
-
-    return _map_verdict(actual, grade)
+    return _map_verdict(actual, lambda value, text: _tiered(value, text, map_tiers()["map.regular"]))
 
 
 @_shaped({"detections": _T})
 def verdict_map_bonus(actual, expected) -> Verdict:
-    return _map_verdict(actual, lambda value, text: passed(text) if value >= MAP_THRESHOLDS[2] else failed(text))
+    return _map_verdict(actual, lambda value, text: _tiered(value, text, map_tiers()["map.bonus"]))
+
+
+def _tiered(value: float, text: str, rows) -> Verdict:
+    share = _tier_share(value, rows)
+    if share >= 1:
+        return passed(text)
+    return partial(share, text) if share > 0 else failed(text)
 
 
 # --------------------------------------------------------------------------------------------
