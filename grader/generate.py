@@ -18,9 +18,23 @@ from pathlib import Path
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
 SKIP_NAMES = {"__pycache__"}
-# Files a submission adds on purpose (trained weights, test-set predictions): never copied from the
-# reference into the stubs, never "extra" in a stale check, left out of the tests' copies of the reference.
-SUBMISSION_OUTPUTS = {"weights.pt", "predictions_test.json"}
+
+
+def rubric_entries(key: str) -> list:
+    """The values of the top-level ``key`` of every assignment's rubric (read as TOML: nothing of
+    the assignments is imported), in assignment order."""
+    import tomllib
+
+    out = []
+    for rubric in sorted((Path(__file__).resolve().parent / "assignments").glob("*/rubric.toml")):
+        out.extend(tomllib.loads(rubric.read_text(encoding="utf-8")).get(key, []))
+    return out
+
+
+# Files a submission adds on purpose (the rubrics' ``outputs``: trained weights, test-set
+# predictions): never copied from the reference into the stubs, never "extra" in a stale check, left
+# out of the tests' copies of the reference.
+SUBMISSION_OUTPUTS = frozenset(rubric_entries("outputs"))
 STUDENT_HEADER = (
     "# This file is generated from the course's solution, with the solution parts taken out.\n"
     "# Fill in the parts that raise NotImplementedError; keep the given code (everything else) as it is.\n"

@@ -210,7 +210,8 @@ def _stage_course(stage: Path, assignments: list, reference_dir: Path) -> list[s
     for pkg in packages:
         _copy(_root() / "student" / pkg, course / "student" / pkg,
               ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *generate.SUBMISSION_OUTPUTS))
-    for rel in ("pyproject.toml", "data/tinycoco", "data/detection", "data/cocogen"):
+    generators = [str(Path(script).parent) for a in assignments for script, _ in a.rubric.data_sets]
+    for rel in dict.fromkeys(["pyproject.toml", "data/tinycoco", *generators]):  # the rubrics' data_sets
         _copy(_root() / rel, course / rel)
     for a in assignments:
         record = _released_record(a) if a.name == "detection" else None

@@ -36,7 +36,7 @@ def _root() -> Path:
 
 COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 # Generated data sets: (generator script, folder under data/generated/).
-DATA_SETS = (("data/detection/make_dataset.py", "detection"), ("data/cocogen/make_dataset.py", "cocogen"))
+DATA_SETS = tuple((d["generator"], d["folder"]) for d in generate.rubric_entries("data_sets"))  # the rubrics' data_sets
 FORBIDDEN = ("reference", "hidden")
 
 

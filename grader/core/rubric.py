@@ -105,6 +105,8 @@ class Rubric:
     policy: Policy = field(default_factory=Policy)
     path: str = ""
     given: tuple[str, ...] = ()  # package-relative paths of given files (the course's copy is graded)
+    outputs: tuple[str, ...] = ()  # files a submission adds (trained weights, predictions): never stubs
+    data_sets: tuple[tuple[str, str], ...] = ()  # (generator script in the course, data/generated/<folder>)
 
     def check_points(self, component: Component, check: RubricCheck) -> float:
         """Points one check is worth: its weight's share of the component's points."""
@@ -160,7 +162,8 @@ def _unknown_keys(table: dict, allowed: set, where: str) -> None:
         raise RubricError(f"{where}: unknown key(s) {', '.join(extra)} (allowed: {', '.join(sorted(allowed))})")
 
 
-CORE_KEYS = {"schema", "assignment", "title", "package", "max_score", "components", "policy", "released", "given"}
+CORE_KEYS = {"schema", "assignment", "title", "package", "max_score", "components", "policy", "released", "given",
+             "outputs", "data_sets"}
 
 
 def parse_rubric(data: dict, path: str = "<rubric>", known_checks: set[str] | None = None,
@@ -237,7 +240,26 @@ def parse_rubric(data: dict, path: str = "<rubric>", known_checks: set[str] | No
         raise RubricError(f"{where}: max_score is {max_score:g} but the non-bonus components add up to {regular:g}")
     policy = _parse_policy(data.get("policy", {}), f"{where}: policy")
     given = _parse_given(_expect(data, "given", list, where, default=[]), f"{where}: given")
-    return Rubric(assignment, title, package, max_score, tuple(components), policy, path, given)
+    outputs = _parse_given(_expect(data, "outputs", list, where, default=[]), f"{where}: outputs")
+    data_sets = _parse_data_sets(_expect(data, "data_sets", list, where, default=[]), f"{where}: data_sets")
+    return Rubric(assignment, title, package, max_score, tuple(components), policy, path, given, outputs, data_sets)
+
+
+def _parse_data_sets(raw: list, where: str) -> tuple[tuple[str, str], ...]:
+    """``[{generator = "data/x/make_dataset.py", folder = "x"}, ...]``: a course-relative script
+    (run by `grader release` with ``--out data/generated/<folder>``) and a plain folder name."""
+    out = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise RubricError(f"{where}[{i}]: must be a table with generator and folder")
+        _unknown_keys(item, {"generator", "folder"}, f"{where}[{i}]")
+        script, folder = _expect(item, "generator", str, f"{where}[{i}]"), _expect(item, "folder", str, f"{where}[{i}]")
+        if script.startswith("/") or ".." in script.split("/") or not script.endswith(".py"):
+            raise RubricError(f"{where}[{i}]: generator {script!r} must be a .py file inside the course")
+        if not folder or "/" in folder or folder.startswith("."):
+            raise RubricError(f"{where}[{i}]: folder {folder!r} must be a plain folder name")
+        out.append((script, folder))
+    return tuple(out)
 
 
 def _parse_given(raw: list, where: str) -> tuple[str, ...]:

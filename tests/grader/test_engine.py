@@ -125,3 +125,35 @@ def test_no_reference_work_for_probes_that_fail_at_once(mem_assignment):
     results = grade(mem_assignment, FastFailing(events, "sub"), Recorder(events, "ref"))
     assert {c.status for cr in results for c in cr.checks} == {"not_attempted"}
     assert not [e for e in events if e[0] == "ref"]
+
+
+@pytest.mark.parametrize("entry, problem", [
+    ({"generator": "/etc/make.py", "folder": "x"}, "inside the course"),
+    ({"generator": "data/../../make.py", "folder": "x"}, "inside the course"),
+    ({"generator": "data/x/make.sh", "folder": "x"}, "inside the course"),
+    ({"generator": "data/x/make.py", "folder": "a/b"}, "plain folder name"),
+    ({"generator": "data/x/make.py"}, "folder"),
+    ({"generator": "data/x/make.py", "folder": "x", "seed": 1}, "seed"),
+])
+def test_data_sets_and_outputs_are_checked_rubric_keys(entry, problem):
+    from grader.core.rubric import RubricError
+
+    with pytest.raises(RubricError, match=problem):
+        parse_rubric({**RUBRIC, "data_sets": [entry]}, "<mem>")
+    good = parse_rubric({**RUBRIC, "data_sets": [{"generator": "data/x/make.py", "folder": "x"}],
+                         "outputs": ["weights.pt"]}, "<mem>")
+    assert good.data_sets == (("data/x/make.py", "x"),) and good.outputs == ("weights.pt",)
+    with pytest.raises(RubricError, match="outputs"):
+        parse_rubric({**RUBRIC, "outputs": ["../weights.pt"]}, "<mem>")
+
+
+def test_the_course_rubrics_name_their_outputs_and_data_sets():
+    """What generate and release use comes from the rubrics (no assignment's file names in their code)."""
+    from grader import generate, release
+
+    assert generate.SUBMISSION_OUTPUTS == {"weights.pt", "predictions_test.json"}
+    assert set(release.DATA_SETS) == {("data/detection/make_dataset.py", "detection"),
+                                      ("data/cocogen/make_dataset.py", "cocogen")}
+    for path in (Path(generate.__file__), Path(release.__file__)):
+        text = path.read_text()
+        assert "weights.pt" not in text and "make_dataset.py\"" not in text, path
