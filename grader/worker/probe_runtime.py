@@ -85,7 +85,10 @@ class TailBuffer(io.TextIOBase):
         return text
 
 
-_OWN_DIR = os.path.dirname(os.path.abspath(__file__))  # grader/core, or the worker's lib/
+_OWN_DIR = os.path.dirname(os.path.abspath(__file__))  # grader/worker, or the worker's lib/
+# In-process runs also pass through the parent's engine (grader/core, beside grader/worker); in the
+# worker that folder does not exist.
+_GRADER_DIRS = {_OWN_DIR, os.path.join(os.path.dirname(_OWN_DIR), "core")}
 _STDLIB = sysconfig.get_paths()["stdlib"]
 
 
@@ -95,7 +98,7 @@ def _is_grader_frame(filename: str) -> bool:
     if filename.startswith("<"):
         return True
     path = os.path.abspath(filename)
-    if os.path.dirname(path) == _OWN_DIR or "probes" in os.path.basename(path):
+    if os.path.dirname(path) in _GRADER_DIRS or "probes" in os.path.basename(path):
         return True
     return path.startswith(_STDLIB + os.sep) and "site-packages" not in path
 
