@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from reference.detection.assigner import task_aligned_assign  # noqa: E402
-from reference.detection.losses import diou_loss  # noqa: E402
-from grader.core import assignment as assignment_mod  # noqa: E402
+from reference.detection.assigner import task_aligned_assign
+from reference.detection.losses import diou_loss
+from grader.core import assignment as assignment_mod
 
 anchor_centres = assignment_mod.load("detection").probes.anchor_centres
 

@@ -24,7 +24,7 @@ from .core.overrides import load_overrides
 from .core.rubric import RubricError
 from .core.runner import GradingError, RunOptions, failed_report, grade_submission, reference_executor, validate_only
 from .core.sandbox import IsolationOptions, SandboxError
-from .core.submission import Submission, SubmissionError, class_members, resolve, submission_name
+from .core.submission import Submission, SubmissionError, class_members, resolve
 
 
 def dispatch(args) -> int:

@@ -395,7 +395,6 @@ def class_json(reports: list[Report]) -> str:
 # Gradescope results.json
 # ----------------------------------------------------------------------------------------------
 
-from .defaults import GRADESCOPE_VISIBILITIES  # noqa: E402  (re-exported: rep.GRADESCOPE_VISIBILITIES)
 HIDDEN_OUTPUT_NOTE = "(what your code printed in hidden checks is not shown)"
 
 

@@ -86,9 +86,12 @@ def unshare(flags: int) -> None:
     _check(_libc().unshare(ctypes.c_int(flags)), "unshare")
 
 
+def _encode(s: str | None) -> bytes | None:
+    return None if s is None else os.fsencode(s)
+
+
 def mount(source, target, fstype, flags: int, data: str | None = None) -> None:
-    enc = (lambda s: None if s is None else os.fsencode(s))
-    _check(_libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+    _check(_libc().mount(_encode(source), _encode(target), _encode(fstype), ctypes.c_ulong(flags), _encode(data)),
            f"mount {target}")
 
 
@@ -516,7 +519,7 @@ def block_network() -> None:
         raise PermissionError("network access is disabled while grading")
 
     class NoIPSocket(socket.socket):
-        def __init__(self, family=-1, type=-1, proto=-1, fileno=None):  # noqa: A002 - socket's own names
+        def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
             if fileno is None and family in (-1, socket.AF_INET, socket.AF_INET6):
                 refuse()
             super().__init__(family, type, proto, fileno)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Callable, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
+
+if TYPE_CHECKING:  # for the annotations only: make_centernet imports it when called
+    from .network import CenterNet
 
 History = Dict[str, List[float]]
 

@@ -17,7 +17,7 @@ import torch
 
 from grader.core.engine import InProcessExecutor, judge
 
-from .test_discrimination import REFERENCE, _build, variants
+from .test_discrimination import _build, variants
 
 NUMBER = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?")
 # variants whose failures reach hidden checks of every kind (values, gradients, decoded rows, peaks, maps)

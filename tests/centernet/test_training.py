@@ -26,7 +26,6 @@ tests that need it skip when it is absent.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import importlib.util
 import itertools

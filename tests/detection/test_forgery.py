@@ -9,14 +9,12 @@ show the reference's values.
 
 from __future__ import annotations
 
-import json
 
-import pytest
 import torch
 
 from grader.core import api, engine
 
-from .support import REFERENCE_PREDICTIONS, make_dataset_module
+from .support import make_dataset_module
 
 SEED = 1234567
 

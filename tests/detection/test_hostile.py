@@ -15,7 +15,6 @@ from pathlib import Path
 import subprocess
 import sys
 
-import pytest
 
 from .support import ROOT
 

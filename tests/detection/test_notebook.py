@@ -4,7 +4,6 @@ and the public checks of each component."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 

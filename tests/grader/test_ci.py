@@ -25,9 +25,9 @@ import pytest
 
 yaml = pytest.importorskip("yaml")
 
-from grader import ci
+from grader import ci  # noqa: E402 - after the importorskip: the module is skipped without yaml
 
-from grader_testkit import ROOT_DIR
+from grader_testkit import ROOT_DIR  # noqa: E402
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 ENV = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": "/tmp/yolo"}
@@ -276,7 +276,7 @@ def test_stubs_fail_under_and_the_check_fails(stubs_run):
 
 def test_a_submission_without_a_package_gets_a_report_saying_why(tmp_path, venv):
     runner = _grade_job(tmp_path, venv, ROOT_DIR / "data" / "tinycoco", into="notes")  # no package in it
-    grade = runner.step("grade", "Grade")
+    runner.step("grade", "Grade")
     assert runner.outputs["grade"]["status"] == "2"
     md = (runner.runner_temp / "grader-report" / "report.md").read_text()
     assert md.startswith("## Not graded") and "no student package found" in md

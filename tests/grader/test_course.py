@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from grader import cli
 from grader.core import course as course_mod
 
 from grader_testkit import ROOT_DIR, run_cli

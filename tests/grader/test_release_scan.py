@@ -155,7 +155,6 @@ def test_the_bundle_ships_no_hidden_code_or_constant(bundle, name):
 def test_the_scan_finds_hidden_code_in_an_unstripped_copy(tmp_path, name):
     shutil.copytree(assignment_mod.ASSIGNMENTS_DIR / name, tmp_path / name)
     labels = {label for _, label, _ in leaks(tmp_path, name)}
-    a = assignment_mod.load(name)
     hidden_verdicts = {label for label in hidden_material(name) if label.startswith("verdict of")}
     # every hidden verdict has lines of its own, and the scan sees each of them in the full copy
     assert hidden_verdicts <= labels, sorted(hidden_verdicts - labels)

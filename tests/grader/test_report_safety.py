@@ -25,7 +25,6 @@ import zipfile
 from pathlib import Path
 
 import mistune
-import pytest
 
 from grader import cli, commands
 from grader.core import report as rep

@@ -294,7 +294,7 @@ def test_totals_keep_the_bonus_apart_in_every_format(toy, toy_reference, tmp_pat
     report = grade_in_process(TOYREF, toy, toy_reference)  # regular 5 of 7 (Report pending), bonus 1 of 1
     totals = "5 / 7 + bonus 1 / 1 = 6"
     assert rep.terminal_summary(report).splitlines()[-1] == f"TOTAL {totals}"
-    assert f"toy total" in rep.terminal_summary(report) and totals in rep.terminal_summary(report).splitlines()[-2]
+    assert "toy total" in rep.terminal_summary(report) and totals in rep.terminal_summary(report).splitlines()[-2]
     md = rep.to_markdown(report, tmp_path, tmp_path / "r.md")
     assert f"**Score: {totals}**" in md and f"| **toy** | **total** | | **{totals}** |" in md
     gs = to_gradescope(report)

@@ -158,7 +158,6 @@ def test_class_run_gives_a_linked_submission_its_error_row(tmp_path, capsys):
 
 
 def test_archive_link_members_leaving_the_archive_are_refused(tmp_path):
-    import io
 
     for kind in ("tar.gz", "zip"):
         path = tmp_path / f"sub.{kind}"

@@ -22,7 +22,13 @@ Imports: stdlib, torch, torchvision only. Never ``grader``, never ``reference``.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -1085,13 +1091,6 @@ def nms_kernel_sizes(pkg, ctx) -> dict:
 # the first data/ above the package. Both layouts are read: the project's (annotations.json +
 # images/) and the original course's (instances_*.json + one folder of images).
 # ================================================================================================
-
-import hashlib
-import importlib.util
-import os
-import sys
-import time
-from pathlib import Path
 
 # The TinyCoco training budget: in steps (never seconds), seeded (the seed is the grading run's
 # secret ctx.seed when the engine passes a context). Every step is the whole set (batch 16: the

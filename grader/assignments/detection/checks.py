@@ -16,7 +16,6 @@ import contextlib
 import importlib.util
 import io
 import json
-import math
 import os
 import sys
 from pathlib import Path

@@ -37,7 +37,7 @@ class ScaleObjects(nn.Module):
 class CenterNet(nn.Module):
     """Backbone -> head; with return_objects also NMS -> PointsToObjects -> ScaleObjects."""
 
-    def __init__(self, pretrained=True, head_kwargs={}, nms_kwargs={}, points_to_objects_kwargs={}):  # noqa: B006
+    def __init__(self, pretrained=True, head_kwargs={}, nms_kwargs={}, points_to_objects_kwargs={}):
         super().__init__()
         self.backbone = ResnetBackbone(pretrained)
         self.head = CenterNetHead(**head_kwargs)
