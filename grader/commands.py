@@ -68,13 +68,7 @@ def _load_assignments(names: list[str]) -> list:
 def _parse_time(text: Optional[str]) -> Optional[_dt.datetime]:
     if text is None or text in (subtime.AUTO, subtime.NONE):
         return None
-    try:
-        t = _dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--submitted-at: not an ISO date-time: {text!r}") from None
-    if t.tzinfo is None:
-        raise UsageError(f"--submitted-at: {text} needs a time zone (e.g. +00:00 or Z)")
-    return t
+    return subtime.parse_time(text, "--submitted-at")  # one line (TimeError) when it is not one
 
 
 def _fail_threshold(text: Optional[str]):
