@@ -196,7 +196,7 @@ def _public_assignment(src: Path, dst: Path) -> None:
             hidden_checks.add(rc.id)
     _copy(src, dst)
     (dst / "rubric.toml").write_text(public_rubric_text((src / "rubric.toml").read_text()))
-    modules = {p.name: p.read_text() for p in sorted(dst.glob("*.py"))}
+    modules = {p.relative_to(dst).as_posix(): p.read_text() for p in sorted(dst.rglob("*.py"))}
     for name, text in public_sources(modules, hidden_checks, public_probes | {"CHECKS", "RUBRIC_SETTINGS"}).items():
         (dst / name).write_text(text)
     assignment_mod.load(dst)  # the reduced assignment must still load

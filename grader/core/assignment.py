@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -21,22 +22,50 @@ class Assignment:
     directory: Path
     rubric: Rubric
     checks: dict[str, Check]
-    probes_file: Path
-    checks_module: ModuleType | None = None  # checks.py, imported here (the parent)
+    probes_file: Path  # probes.py, or the probes/ package folder
+    checks_module: ModuleType | None = None  # the verdicts (verdicts/ or checks.py), imported here (the parent)
     _probes: ModuleType | None = None
 
     @property
     def probes(self) -> ModuleType:
         """The probes module, imported in this process (only for in-process runs)."""
         if self._probes is None:
-            spec = importlib.util.spec_from_file_location(f"_grader_probes_{self.name}", self.probes_file)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            self._probes = module
+            self._probes = import_path(self.probes_file, f"_grader_probes_{self.name}")
         return self._probes
 
     def check(self, check_id: str) -> Check:
         return self.checks[check_id]
+
+
+def source(directory: Path, package: str, module: str) -> Path | None:
+    """An assignment's ``package/`` folder (with an ``__init__.py``), else its ``module`` file, else None."""
+    folder = directory / package
+    if (folder / "__init__.py").is_file():
+        return folder
+    return directory / module if (directory / module).is_file() else None
+
+
+def import_path(path: Path, name: str) -> ModuleType:
+    """Import a module file, or a package folder (its ``__init__.py``, with its submodules and their
+    relative imports), under the module name ``name``."""
+    if path.is_dir():
+        spec = importlib.util.spec_from_file_location(name, path / "__init__.py",
+                                                      submodule_search_locations=[str(path)])
+    else:
+        spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    for stale in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        del sys.modules[stale]  # a copy loaded before under this name (release loads the bundle's)
+    if path.is_dir():  # its submodules import ``name`` (from . import x) while it runs
+        sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        if sys.modules.get(name) is module:
+            del sys.modules[name]
+        raise
+    return module
 
 
 def available() -> list[str]:
@@ -45,21 +74,21 @@ def available() -> list[str]:
 
 
 def load(name_or_dir: str | Path) -> Assignment:
-    """Load an assignment by name (``centernet``) or directory (a rubric.toml, checks.py, probes.py)."""
+    """Load an assignment by name (``centernet``) or directory: a ``rubric.toml``, the verdicts (a
+    ``verdicts/`` package or ``checks.py``) and the probes (a ``probes/`` package or ``probes.py``)."""
     directory = Path(name_or_dir)
     if not directory.is_dir():
         directory = ASSIGNMENTS_DIR / str(name_or_dir)
         if not directory.is_dir():
             raise RubricError(f"unknown assignment '{name_or_dir}' ({valid_names(str(name_or_dir), available())})")
-    checks_file = directory / "checks.py"
-    probes_file = directory / "probes.py"
-    for f in (checks_file, probes_file):
-        if not f.is_file():
-            raise RubricError(f"{directory}: missing {f.name}")
-    spec = importlib.util.spec_from_file_location(f"_grader_checks_{directory.name}", checks_file)
-    module = importlib.util.module_from_spec(spec)
+    checks_file = source(directory, "verdicts", "checks.py")
+    probes_file = source(directory, "probes", "probes.py")
+    if checks_file is None:
+        raise RubricError(f"{directory}: missing checks.py (or a verdicts/ package)")
+    if probes_file is None:
+        raise RubricError(f"{directory}: missing probes.py (or a probes/ package)")
     try:
-        spec.loader.exec_module(module)
+        module = import_path(checks_file, f"_grader_checks_{directory.name}")
     except Exception as exc:  # noqa: BLE001 - a broken checks.py is a grader error, reported in one line
         raise RubricError(f"{checks_file}: cannot load: {type(exc).__name__}: {exc}") from None
     checks = {c.id: c for c in getattr(module, "CHECKS", [])}

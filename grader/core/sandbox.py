@@ -9,7 +9,7 @@ sandbox directory::
             probe_runtime.py           shared with in-process runs
             config.json                paths, limits, environment
             submission/                a COPY of the submission package (``submission.<assignment>``)
-            probes/<assignment>_probes.py
+            probes/<assignment>_probes.py   (or the package <assignment>_probes/)
         run/                           the worker's cwd, owned by the worker's uid; run/out/<id>.pt
         home/, tmp/                    HOME and TMPDIR of the worker
         log/worker.log                 stdout+stderr of the worker (read back as a tail only)
@@ -464,7 +464,7 @@ def crash_location(log_tail: str) -> str:
     """The innermost frames of the Python stack that faulthandler printed for a fatal signal."""
     frames = re.findall(r'File "([^"]+)", line (\d+) in (\S+)', log_tail.split("Extension modules:")[0])
     frames = [(f.rsplit("/", 1)[-1], line, fn) for f, line, fn in frames
-              if "probe_runtime" not in f and "worker_main" not in f and "_probes.py" not in f]
+              if "probe_runtime" not in f and "worker_main" not in f and not re.search(r"_probes(\.py|/)", f)]
     return " <- ".join(f"{f}:{line} in {fn}" for f, line, fn in frames[:3])
 
 
@@ -884,10 +884,18 @@ class IsolatedExecutor:
                 os.chmod(os.path.join(dirpath, f), 0o644)
 
     def _install_probes(self, assignment: Assignment) -> None:
+        """Copy the assignment's probes (``probes.py``, or the ``probes/`` package whole) into the
+        sandbox's ``lib/probes/`` as ``<name>_probes.py`` or ``<name>_probes/``."""
         if assignment.name not in self._installed:
-            target = self.lib / "probes" / f"{assignment.name}_probes.py"
-            shutil.copy(assignment.probes_file, target)
-            os.chmod(target, 0o644)
+            source = Path(assignment.probes_file)
+            if source.is_dir():
+                target = self.lib / "probes" / f"{assignment.name}_probes"
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                self._make_readable(target)
+            else:
+                target = self.lib / "probes" / f"{assignment.name}_probes.py"
+                shutil.copy(source, target)
+                os.chmod(target, 0o644)
             self._installed.add(assignment.name)
 
     def _install_given(self, assignment: Assignment) -> None:

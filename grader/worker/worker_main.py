@@ -591,9 +591,15 @@ class Server:
         import importlib.util
 
         if assignment not in self.probe_modules:
-            path = os.path.join(self.cfg["lib_dir"], "probes", f"{assignment}_probes.py")
-            spec = importlib.util.spec_from_file_location(f"_grader_probes_{assignment}", path)
+            name = f"_grader_probes_{assignment}"
+            folder = os.path.join(self.cfg["lib_dir"], "probes", f"{assignment}_probes")
+            if os.path.isfile(os.path.join(folder, "__init__.py")):  # a probes/ package
+                spec = importlib.util.spec_from_file_location(name, os.path.join(folder, "__init__.py"),
+                                                              submodule_search_locations=[folder])
+            else:
+                spec = importlib.util.spec_from_file_location(name, folder + ".py")
             module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # a package's submodules import it (from . import x)
             spec.loader.exec_module(module)
             self.probe_modules[assignment] = module
             # The functions as loaded, before any submission code runs (the import request loads

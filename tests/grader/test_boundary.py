@@ -49,7 +49,20 @@ def _imports(path: Path) -> set[str]:
 
 
 def worker_files() -> list[Path]:
-    return sorted((GRADER / "worker").glob("*.py")) + sorted((GRADER / "assignments").glob("*/probes.py"))
+    """The worker folder, and every assignment's probes: ``probes.py`` or the ``probes/`` package."""
+    probes = [p for p in (GRADER / "assignments").rglob("*.py")
+              if "__pycache__" not in p.parts and _probes_root(p) is not None]
+    return sorted((GRADER / "worker").glob("*.py")) + sorted(probes)
+
+
+def _probes_root(path: Path) -> Path | None:
+    """The probes module or package folder ``path`` belongs to, if any."""
+    rel = path.relative_to(GRADER / "assignments").parts
+    if len(rel) == 2 and rel[1] == "probes.py":
+        return path
+    if len(rel) >= 3 and rel[1] == "probes":
+        return GRADER / "assignments" / rel[0] / "probes"
+    return None
 
 
 def parent_files() -> list[Path]:
@@ -59,7 +72,11 @@ def parent_files() -> list[Path]:
 
 def worker_problems(path: Path) -> list[str]:
     allowed = set(sys.stdlib_module_names) | WORKER_THIRD_PARTY | WORKER_SIBLINGS
-    own = {"grader.worker"} if path.parent.name == "worker" else set()
+    if path.parent.name == "worker":
+        own = {"grader.worker"}
+    else:  # a probes package's modules import each other (relative imports)
+        root = _probes_root(path)
+        own = {".".join(root.relative_to(GRADER.parent).parts)} if root is not None and root.is_dir() else set()
     return [f"{path.relative_to(GRADER.parent)} imports {name}" for name in sorted(_imports(path))
             if name.split(".")[0] not in allowed and not any(name == o or name.startswith(o + ".") for o in own)]
 
@@ -68,7 +85,7 @@ def parent_problems(path: Path) -> list[str]:
     bad = []
     for name in sorted(_imports(path)):
         worker = name.startswith("grader.worker") or name.split(".")[0] in WORKER_SIBLINGS
-        probes = name.startswith("grader.assignments.") and name.split(".")[-1] == "probes"
+        probes = name.startswith("grader.assignments.") and "probes" in name.split(".")[3:]
         if (worker and path != GATEWAY) or probes:
             bad.append(f"{path.relative_to(GRADER.parent)} imports {name}")
     return bad
@@ -76,7 +93,8 @@ def parent_problems(path: Path) -> list[str]:
 
 def test_the_walk_sees_both_sides_of_every_assignment():
     names = {p.parent.name for p in (GRADER / "assignments").glob("*/rubric.toml")}
-    assert names and names == {p.parent.name for p in worker_files() if p.name == "probes.py"}
+    assert names and names == {_probes_root(p).relative_to(GRADER / "assignments").parts[0]
+                               for p in worker_files() if p.parent.name != "worker"}
     assert {p.name for p in worker_files() if p.parent.name == "worker"} >= set(runtime.WORKER_FILES)
 
 
