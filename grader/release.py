@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from . import generate
 from .core import assignment as assignment_mod
@@ -130,17 +130,38 @@ def _referenced(nodes) -> set[str]:
     return used
 
 
+def _call_with_id(node: ast.AST, names: tuple[str, ...]) -> str | None:
+    """The check id of a call ``NAME("<id>", ...)`` or ``obj.NAME("<id>", ...)`` with NAME in
+    ``names`` (None for any other node)."""
+    if not isinstance(node, ast.Call) or getattr(node.func, "id", getattr(node.func, "attr", None)) not in names:
+        return None
+    first = node.args[0] if node.args else None
+    return first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else None
+
+
 def _is_hidden_check(node: ast.expr, hidden: set[str]) -> bool:
     """``Check("<hidden id>", ...)`` in a list literal."""
-    return (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Check"
-            and bool(node.args) and isinstance(node.args[0], ast.Constant) and node.args[0].value in hidden)
+    return _call_with_id(node, ("Check",)) in hidden
+
+
+def _registered_id(node: ast.stmt) -> str | None:
+    """The check id a top-level statement registers with ``Checks``: a function decorated with
+    ``@CHECKS.verdict("<id>", ...)`` or a statement ``CHECKS.register("<id>", ...)``."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        ids = [_call_with_id(d, ("verdict",)) for d in node.decorator_list]
+        return next((i for i in ids if i is not None), None)
+    if isinstance(node, ast.Expr):
+        return _call_with_id(node.value, ("register",))
+    return None
 
 
 def public_sources(sources: dict[str, str], hidden_checks: set[str], roots: set[str]) -> dict[str, str]:
     """The modules of an assignment (``{file name: source}``: checks.py, probes.py and the modules
     they load) without the hidden checks and without every top-level definition only they need.
 
-    1. ``Check("<hidden id>", ...)`` entries leave the list literals they sit in;
+    1. ``Check("<hidden id>", ...)`` entries leave the list literals they sit in, and verdicts
+       registered for a hidden id (``@CHECKS.verdict("<id>", ...)``, ``CHECKS.register("<id>", ...)``)
+       leave their module; a verdict registered for a public id is kept;
     2. then, until nothing changes, a top-level def, class or ``NAME = ...`` goes when no other kept
        statement of any of the modules uses its name (``P.name`` counts: the modules load each
        other by path) and it is not one of ``roots`` (the public probes, ``CHECKS``).
@@ -159,6 +180,16 @@ def public_sources(sources: dict[str, str], hidden_checks: set[str], roots: set[
                             drop[name].update(span)
                             node.elts = [e for e in node.elts if e is not elt]
     kept = {name: list(tree.body) for name, tree in trees.items()}
+    registered_roots = set()  # public verdicts registered with Checks: kept though nothing names them
+    for name in kept:
+        for node in list(kept[name]):
+            check_id = _registered_id(node)
+            if check_id in hidden_checks:
+                kept[name].remove(node)
+                drop[name].update(_node_lines(node))
+            elif check_id is not None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                registered_roots.add(node.name)
+    roots = roots | registered_roots
     changed = True
     while changed:
         changed = False
@@ -172,10 +203,56 @@ def public_sources(sources: dict[str, str], hidden_checks: set[str], roots: set[
                     kept[name].remove(node)
                     drop[name].update(_node_lines(node))
                     changed = True
+    removed = {name: {n for n in map(_defined_name, tree.body) if n is not None}
+               - {_defined_name(k) for k in kept[name]} for name, tree in trees.items()}
     out = {}
     for name, text in sources.items():
         lines = text.splitlines(keepends=True)
-        out[name] = "".join(line for i, line in enumerate(lines) if i not in drop[name])
+        replaced = _without_removed_names(name, kept[name], removed)  # {first line: new text}
+        for node in kept[name]:
+            if _node_lines(node).start in replaced:
+                drop[name].update(_node_lines(node))
+        out[name] = "".join(replaced.get(i, line) for i, line in enumerate(lines)
+                            if i not in drop[name] or i in replaced)
+    return out
+
+
+def _imported_from(module: str, node: ast.stmt, removed: dict[str, set[str]]) -> set[str]:
+    """The names removed from the file that ``from .x import ...`` in file ``module`` reads (``x.py``
+    or ``x/__init__.py`` beside it; an empty set for any other statement)."""
+    if not isinstance(node, ast.ImportFrom) or not node.level or not node.module:
+        return set()
+    folder = PurePosixPath(module).parent
+    for _ in range(node.level - 1):
+        folder = folder.parent
+    base = folder.joinpath(*node.module.split("."))
+    return removed.get(f"{base}.py", set()) | removed.get(f"{base}/__init__.py", set())
+
+
+def _without_removed_names(module: str, nodes: list[ast.stmt], removed: dict[str, set[str]]) -> dict[int, str]:
+    """Rewrite the kept statements of ``module`` that name a definition the release removed: a
+    relative ``from .x import a, b`` (the package's modules import each other) loses the names
+    removed from ``x``, an ``__all__`` list loses the names removed here or from where this module
+    imports them; a statement left with nothing is removed. Returns the new text by the
+    statement's first line (0-based); the caller drops the statement's other lines."""
+    out: dict[int, str] = {}
+    gone = set(removed.get(module, ()))
+    for node in nodes:
+        source = _imported_from(module, node, removed)
+        if not source:
+            continue
+        assert isinstance(node, ast.ImportFrom)
+        gone |= {a.asname or a.name for a in node.names if a.name in source}
+        names = [a for a in node.names if a.name not in source]
+        if len(names) != len(node.names):
+            new = ast.ImportFrom(module=node.module, names=names, level=node.level)
+            out[_node_lines(node).start] = ast.unparse(new) + "\n" if names else ""
+    for node in nodes:
+        if (_defined_name(node) == "__all__" and isinstance(node, ast.Assign)
+                and isinstance(node.value, (ast.List, ast.Tuple))):
+            elts = [e for e in node.value.elts if not (isinstance(e, ast.Constant) and e.value in gone)]
+            if len(elts) != len(node.value.elts):
+                out[_node_lines(node).start] = f"__all__ = {ast.unparse(ast.List(elts=elts))}\n"
     return out
 
 

@@ -61,7 +61,8 @@ class Check:
     """One graded check.
 
     id:           unique within the assignment, referenced by ``rubric.toml``.
-    component:    the graded component (rubric component name).
+    component:    the graded component (rubric component name); the loader fills it from the rubric
+                  (a check registered with ``Checks`` leaves it empty).
     probe:        name of the function in ``probes.py``.
     verdict:      ``verdict(actual, expected) -> Verdict``; ``expected`` is the probe's output on the
                   reference when ``differential`` is true, else None.
@@ -94,6 +95,54 @@ class Check:
 
 
 STRUCTURE_RULES = ("exact", "keys", "none")
+
+
+class Checks:
+    """The checks of an assignment, registered where their verdicts are written (issue 11.2).
+
+    A verdicts module registers each verdict against its check id; the rubric alone says which
+    component a check belongs to, what it is worth and whether it is public (the loader fills
+    ``Check.component`` from it)::
+
+        CHECKS = Checks()
+
+        @CHECKS.verdict("upscale.shapes", probe="upscale_shapes", description="output shapes")
+        def verdict_upscale_shapes(actual, expected): ...
+
+        CHECKS.register("add.values", probe="add_values", verdict=same("add"), differential=True)
+
+    ``options`` are the other fields of ``Check`` (``differential``, ``threads``, timeouts, ...).
+    Iterating yields the ``Check`` objects in registration order; an id registered twice is an error.
+    """
+
+    def __init__(self) -> None:
+        self._checks: dict[str, Check] = {}
+
+    def register(self, check_id: str, *, probe: str, verdict: Callable[..., Verdict], description: str = "",
+                 **options: Any) -> Check:
+        """Register ``verdict`` as the verdict of check ``check_id`` (run on probe ``probe``)."""
+        if check_id in self._checks:
+            raise ValueError(f"check id '{check_id}' is registered twice")
+        check = Check(check_id, options.pop("component", ""), probe, verdict, description, **options)
+        self._checks[check_id] = check
+        return check
+
+    def verdict(self, check_id: str, *, probe: str, description: str = "",
+                **options: Any) -> Callable[[Callable[..., Verdict]], Callable[..., Verdict]]:
+        """Decorator form of ``register``: the decorated function is the check's verdict."""
+        def add(fn: Callable[..., Verdict]) -> Callable[..., Verdict]:
+            self.register(check_id, probe=probe, verdict=fn, description=description, **options)
+            return fn
+        return add
+
+    def __iter__(self) -> Iterator[Check]:
+        return iter(list(self._checks.values()))
+
+    def __len__(self) -> int:
+        return len(self._checks)
+
+    def __getitem__(self, check_id: str) -> Check:
+        return self._checks[check_id]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import sys
@@ -94,4 +95,10 @@ def load(name_or_dir: str | Path) -> Assignment:
     checks = {c.id: c for c in getattr(module, "CHECKS", [])}
     rubric = load_rubric(directory / "rubric.toml", known_checks=set(checks),
                          settings=frozenset(getattr(module, "RUBRIC_SETTINGS", ())))
+    for comp, rc in rubric.all_checks():  # the rubric says which component a check belongs to
+        declared = checks[rc.id].component
+        if declared and declared != comp.name:
+            raise RubricError(f"{directory / 'rubric.toml'}: check '{rc.id}' is listed under component "
+                              f"'{comp.name}', but its verdicts module declares '{declared}'")
+        checks[rc.id] = dataclasses.replace(checks[rc.id], component=comp.name)
     return Assignment(rubric.assignment, directory, rubric, checks, probes_file, module)
