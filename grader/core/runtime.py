@@ -16,8 +16,9 @@ from grader.worker.probe_runtime import (MAX_ELEMENTS, ProbeContext, classify_ex
                                          run_probe, seeded_generator)
 
 WORKER_DIR = Path(__file__).resolve().parents[1] / "worker"
-WORKER_FILES = ("worker_main.py", "probe_runtime.py")  # copied into every sandbox's lib/
-# clone(2) flags the sandbox plans with (the worker's own copies: worker_main.CLONE_*)
+# copied into every sandbox's lib/ (flat: the worker imports its siblings by these names)
+WORKER_FILES = ("worker_main.py", "worker_namespaces.py", "worker_view.py", "worker_launch.py", "probe_runtime.py")
+# clone(2) flags the sandbox plans with (the worker's own copies: worker_namespaces.CLONE_*)
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 

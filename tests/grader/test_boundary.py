@@ -23,7 +23,8 @@ from grader.core import runtime
 
 GRADER = Path(runtime.__file__).resolve().parents[1]
 WORKER_THIRD_PARTY = {"torch", "torchvision", "numpy"}
-WORKER_SIBLINGS = {"probe_runtime", "worker_main"}  # flat names inside the sandbox's lib/
+# flat names inside the sandbox's lib/
+WORKER_SIBLINGS = {"probe_runtime", "worker_launch", "worker_main", "worker_namespaces", "worker_view"}
 GATEWAY = GRADER / "core" / "runtime.py"
 
 

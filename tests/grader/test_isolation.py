@@ -273,6 +273,7 @@ def test_unprivileged_launch_path(tmp_path):
     import json
     import tempfile
 
+    from grader.core import runtime
     from grader.worker import worker_main
 
     base = Path(tempfile.mkdtemp(prefix="grader-nonroot-"))
@@ -280,7 +281,7 @@ def test_unprivileged_launch_path(tmp_path):
         lib = base / "lib"
         for d in ("lib/submission/toy", "run/out", "home", "tmp", "log", "scratch", "root"):
             (base / d).mkdir(parents=True)
-        for name in ("worker_main.py", "probe_runtime.py"):
+        for name in runtime.WORKER_FILES:
             shutil.copy(Path(worker_main.__file__).with_name(name), lib / name)
         (lib / "torch.py").write_text("def set_num_threads(n): pass\ndef manual_seed(s): pass\n"
                                       "def use_deterministic_algorithms(*a, **k): pass\n")
