@@ -305,6 +305,13 @@ def _students_problem(exc: Exception) -> bool:
     return isinstance(exc, SandboxError) and bool(re.search(r"^submission\b|too large|too many", str(exc)))
 
 
+def _graded(member) -> rep.Report:
+    """A class member's report, which ``classrun.grade_class`` fills for every member."""
+    if member.report is None:
+        raise RuntimeError(f"{member.name}: no report after grading the class")
+    return member.report
+
+
 def _grade_member(target: Path, name: str, packages, assignments, reference, options: RunOptions, args,
                   folder: Path, steps: _Steps) -> rep.Report:
     """One submission of a class run: its report, or its error row; never an exception (but Ctrl-C)."""
@@ -388,7 +395,7 @@ def _run_class(targets, packages, assignments, reference, options: RunOptions, a
     if not args.quiet and shard:
         print(f"shard {shard[0]}/{shard[1]}: {len(selected)} of {len(members)} submissions", flush=True)
     classrun.grade_class(selected, ctx, cache, args.force)
-    entries = [(m.report, m.folder) for m in selected]
+    entries = [(_graded(m), m.folder) for m in selected]
     _write_class(entries, args, steps)
     results = report_dir / classrun.RESULTS_FILE
     steps(f"{results}", _writer(results, lambda: json.dumps(

@@ -60,7 +60,9 @@ def public_rubric_text(text: str) -> str:
     data = tomllib.loads(text)
     hidden = {chk["id"] for comp in data.get("components", []) for chk in comp.get("checks", [])
               if chk.get("visibility", "hidden") != "public"}
-    out, block, block_hidden, header = [], [], False, ""
+    out: list[str] = []
+    block: list[str] = []
+    block_hidden, header = False, ""
 
     def flush():
         if not block_hidden:
@@ -97,14 +99,19 @@ def strip_probes(source: str, remove: set[str]) -> str:
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name in remove:
             start = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            drop.update(range(start - 1, node.end_lineno))
+            drop.update(_node_lines(node))
     return "".join(line for i, line in enumerate(lines) if i not in drop)
 
 
 def _node_lines(node: ast.stmt) -> range:
     decorators = getattr(node, "decorator_list", [])
     start = min([node.lineno] + [d.lineno for d in decorators])
-    return range(start - 1, node.end_lineno)
+    return range(start - 1, _end(node))
+
+
+def _end(node: ast.stmt | ast.expr) -> int:
+    """The last line of a parsed node (1-based; ``ast.parse`` always sets it)."""
+    return node.end_lineno if node.end_lineno is not None else node.lineno
 
 
 def _defined_name(node: ast.stmt) -> str | None:
@@ -174,7 +181,7 @@ def public_sources(sources: dict[str, str], hidden_checks: set[str], roots: set[
             if isinstance(node, ast.List):
                 for elt in node.elts:
                     if _is_hidden_check(elt, hidden_checks):
-                        span = set(range(elt.lineno - 1, elt.end_lineno))
+                        span = set(range(elt.lineno - 1, _end(elt)))
                         # whole lines only: a Check call that shares a line with a kept one stays
                         if all(lines[i].strip() and _only_this(elt, node, i) for i in span):
                             drop[name].update(span)
@@ -258,7 +265,7 @@ def _without_removed_names(module: str, nodes: list[ast.stmt], removed: dict[str
 
 def _only_this(elt: ast.expr, parent: ast.List, line: int) -> bool:
     """No other element of ``parent`` has code on ``line`` (0-based)."""
-    return not any(e is not elt and e.lineno - 1 <= line <= e.end_lineno - 1 for e in parent.elts)
+    return not any(e is not elt and e.lineno - 1 <= line <= _end(e) - 1 for e in parent.elts)
 
 
 def _public_assignment(src: Path, dst: Path) -> None:

@@ -66,7 +66,7 @@ def suite_files(root: Path | None = None) -> list[str]:
     return found
 
 
-def run_suites(files: list[str], quick: bool, extra: list[str] = (), root: Path | None = None) -> dict:
+def run_suites(files: list[str], quick: bool, extra: tuple[str, ...] | list[str] = (), root: Path | None = None) -> dict:
     """Run pytest on ``files`` with the plugin; return its results (see ``grader.selftest_plugin``)."""
     with tempfile.TemporaryDirectory(prefix="grader-selftest-") as tmp:
         out = Path(tmp) / "results.json"

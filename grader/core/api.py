@@ -357,7 +357,7 @@ def verdict_from(messages, ok_message: str = "ok") -> Verdict:
 # submissions graded into one report directory never show each other's pictures.
 # ----------------------------------------------------------------------------------------------
 
-_REPORT_DIR = [None]
+_REPORT_DIR: list[Any] = [None]  # a pathlib.Path once set
 _OWNER = [""]  # the submission whose attachments are being written ("" outside a grading run)
 ATTACHMENT_DIR = "attachments"
 HASH_CHARS = 12  # hex digits of the content's SHA-256 in a sealed name

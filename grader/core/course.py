@@ -107,9 +107,8 @@ _CURRENT: list[Optional[Course]] = [None]
 
 def current() -> Course:
     """The course of this process: the one ``activate`` set, else found now (and kept)."""
-    if _CURRENT[0] is None:
-        activate(find())
-    return _CURRENT[0]
+    course = _CURRENT[0]
+    return course if course is not None else activate(find())
 
 
 def activate(course: Course) -> Course:

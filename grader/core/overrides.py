@@ -153,6 +153,6 @@ def apply_overrides(components: list[ComponentResult], overrides: Iterable[Overr
         if key not in chosen or o.submission is not None:
             chosen[key] = o
     for cr in components:
-        o = chosen.get((cr.assignment, cr.name))
-        if o is not None:
-            cr.override = o.as_dict()
+        picked = chosen.get((cr.assignment, cr.name))
+        if picked is not None:
+            cr.override = picked.as_dict()

@@ -171,7 +171,8 @@ def write_histogram(stats: ClassStats, path: Path) -> None:
     ax.set_xlabel("total score (% of the maximum)")
     ax.set_ylabel("submissions")
     ax.set_title(f"Total scores of {stats.graded} graded submission(s)")
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    # the default locator is a MaxNLocator, which takes integer= (matplotlib types it as a Locator)
+    ax.yaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
