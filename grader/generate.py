@@ -1,4 +1,4 @@
-"""Generate the student package from the reference (DESIGN.md principle 1).
+"""Generate the student package from the reference (docs/DESIGN.md principle 1).
 
 Solution regions in ``reference/`` are marked with ``# BEGIN SOLUTION`` / ``# END SOLUTION`` lines.
 A region inside a function body becomes ``raise NotImplementedError(...)``; a region at module or

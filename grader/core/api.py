@@ -249,7 +249,7 @@ def structure_problem(actual: Any, expected: Any, name: str = "result", *, rule:
 
 
 # ----------------------------------------------------------------------------------------------
-# Comparison helpers that produce messages a student can act on (DESIGN.md principle 4).
+# Comparison helpers that produce messages a student can act on (docs/DESIGN.md principle 4).
 # ----------------------------------------------------------------------------------------------
 
 def _fmt(x: float) -> str:
@@ -349,7 +349,7 @@ def verdict_from(messages, ok_message: str = "ok") -> Verdict:
 
 
 # ----------------------------------------------------------------------------------------------
-# Attachments (DESIGN.md principle 6): files a verdict produces for the report, e.g. a loss-curve
+# Attachments (docs/DESIGN.md principle 7): files a verdict produces for the report, e.g. a loss-curve
 # PNG. The grader sets the report directory (and the submission that owns the attachments) before
 # grading; a verdict writes to ``attachment_path(name)`` and lists ``attachment_name(name)`` in
 # ``Verdict.attachments``. After the verdict the grader renames each file after its owner and its

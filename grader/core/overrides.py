@@ -1,4 +1,4 @@
-"""Review overrides and remarks: a TOML file, validated at load (DESIGN.md principle 4).
+"""Review overrides and remarks: a TOML file, validated at load (docs/DESIGN.md principle 4).
 
 Format (schema 1)::
 

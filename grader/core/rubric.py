@@ -1,4 +1,4 @@
-"""Rubric files: points, visibility, partial credit, policy (DESIGN.md principle 4).
+"""Rubric files: points, visibility, partial credit, policy (docs/DESIGN.md principle 4).
 
 A rubric is a TOML file, validated at load; every problem is reported as one clear line
 (``RubricError``). Schema (version 1)::

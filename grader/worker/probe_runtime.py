@@ -40,7 +40,7 @@ class ProbeDataError(TypeError):
 
 
 def prepare_determinism(threads: int, seed: int = 0) -> None:
-    """Fix threads, seeds and deterministic algorithms before a probe (DESIGN.md principle 5)."""
+    """Fix threads, seeds and deterministic algorithms before a probe (docs/DESIGN.md principle 5)."""
     torch.set_num_threads(max(1, int(threads)))
     torch.manual_seed(seed)
     random.seed(seed)

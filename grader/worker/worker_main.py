@@ -1,4 +1,4 @@
-"""The grader's worker: runs probes on one submission inside a sandbox (DESIGN.md principle 3).
+"""The grader's worker: runs probes on one submission inside a sandbox (docs/DESIGN.md principle 3).
 
 A standalone script. ``grader.core.sandbox`` copies it, with its sibling modules (the worker files
 of ``grader.core.runtime.WORKER_FILES``), the assignments' probe files and a copy of the submission

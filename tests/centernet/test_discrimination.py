@@ -1,4 +1,4 @@
-"""The centernet checks discriminate (DESIGN.md principle 2).
+"""The centernet checks discriminate (docs/DESIGN.md principle 2).
 
 * the reference scores 18/18 with every check passed;
 * the generated stubs score 0 with every check "not attempted";

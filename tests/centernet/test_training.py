@@ -1,4 +1,4 @@
-"""The TinyCoco training checks (DESIGN.md principles 2 and 5; issues 9 and 10; docs/TRAINING.md).
+"""The TinyCoco training checks (docs/DESIGN.md principles 2 and 5; issues 9 and 10; docs/TRAINING.md).
 
 Default run (one shared reference training through the engine, the rest without training or with
 a 2-step budget):

@@ -1,4 +1,4 @@
-"""The isolated worker (DESIGN.md principle 3): a hostile submission costs only its own checks.
+"""The isolated worker (docs/DESIGN.md principle 3): a hostile submission costs only its own checks.
 
 One grading run of ``fixtures/subs/hostile`` on the ``hostile`` rubric: every component has an
 attack check (the submission crashes, hangs, exhausts memory, exits, floods output, reaches for

@@ -1,4 +1,4 @@
-"""Statuses a student reads (DESIGN.md principles 2 and 4): the reference gets full marks, untouched
+"""Statuses a student reads (docs/DESIGN.md principles 2 and 4): the reference gets full marks, untouched
 stubs "not attempted", an import failure its message on every check; the isolated and the
 in-process paths agree; class runs give one gradebook row per submission."""
 

@@ -1,4 +1,4 @@
-"""Reports (DESIGN.md principle 6): JSON schema, Gradescope, JUnit, Markdown, CSV, terminal; overrides,
+"""Reports (docs/DESIGN.md principle 7): JSON schema, Gradescope, JUnit, Markdown, CSV, terminal; overrides,
 deadline caps and determinism."""
 
 from __future__ import annotations
