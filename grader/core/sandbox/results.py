@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from .isolation import MiB
-from .runtime import MAX_ELEMENTS
+from ..runtime import MAX_ELEMENTS
 
 
 class DataError(ValueError):

@@ -12,12 +12,12 @@ import subprocess
 import time
 from typing import Optional
 
-from . import runtime as wm  # the clone flags
-from .engine import ProbeOutcome
+from .. import runtime as wm  # the clone flags
+from ..engine import ProbeOutcome
 from .isolation import MiB
 from .proctree import _status_mib, describe_exit, memfd_mb, process_tree, scratch_mb, sysv_shm_mb
-from .worker_handle import _Worker
-from .worker_results import DataError, crash_location, load_result
+from .handle import _Worker
+from .results import DataError, crash_location, load_result
 
 REPLY_STATUSES = {"ok", "not_attempted", "error", "resource_limit"}
 

@@ -11,9 +11,9 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Optional
 
-from . import runtime as wm  # the worker's folder
-from .defaults import WORKER_MEMORY_MB
-from .runtime import MAX_ELEMENTS
+from .. import runtime as wm  # the worker's folder
+from ..defaults import WORKER_MEMORY_MB
+from ..runtime import MAX_ELEMENTS
 
 MiB = 1024 * 1024
 

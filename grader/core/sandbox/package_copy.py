@@ -8,9 +8,9 @@ import os
 import shutil
 from pathlib import Path
 
-from . import runtime as wm  # within()
+from .. import runtime as wm  # within()
 from .isolation import MiB
-from .submission import MAX_PACKAGE_BYTES, MAX_PACKAGE_FILES, SubmissionLinkError, SubmissionTooLarge
+from ..submission import MAX_PACKAGE_BYTES, MAX_PACKAGE_FILES, SubmissionLinkError, SubmissionTooLarge
 
 COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".ipynb_checkpoints")
 

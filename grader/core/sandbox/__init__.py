@@ -1,4 +1,4 @@
-"""Isolated execution of probes: one sandboxed worker process per submission (DESIGN.md principle 3).
+"""Isolated execution of probes: one sandboxed worker process per submission (docs/DESIGN.md principle 3).
 
 ``IsolatedExecutor(package_dir)`` implements the engine's executor interface. It builds a fresh
 sandbox directory::
@@ -24,10 +24,10 @@ The parent never imports student code and never unpickles anything from the work
 to be plain data (tensors, numbers, strings, None, lists/tuples/dicts of those).
 
 This module holds the executor; its parts live beside it and are re-exported here: ``isolation``
-(options, namespace plan, ``SandboxError``), ``worker_view`` (import path, secrets, host
+(options, namespace plan, ``SandboxError``), ``visibility`` (import path, secrets, host
 permissions), ``package_copy`` (the submission's copy), ``proctree`` (uid lease, process trees,
-memory, kills), ``worker_handle`` (the worker process and its jobs), ``probe_requests`` (one
-request's round trip) and ``worker_results`` (reading results and crash sites safely).
+memory, kills), ``handle`` (the worker process and its jobs), ``requests`` (one
+request's round trip) and ``results`` (reading results and crash sites safely).
 """
 
 from __future__ import annotations
@@ -41,23 +41,23 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from . import course as course_mod
-from . import runtime as wm  # the worker's folder
-from .assignment import Assignment
-from .engine import ProbeOutcome
+from .. import course as course_mod
+from .. import runtime as wm  # the worker's folder
+from ..assignment import Assignment
+from ..engine import ProbeOutcome
 from .isolation import MiB, IsolationOptions, SandboxError, isolation_plan
 from .package_copy import COPY_IGNORE, _copy_package
-from .probe_requests import REPLY_STATUSES, ProbeRequests
+from .requests import REPLY_STATUSES, ProbeRequests
 from .proctree import (UID_RANGE, UidLease, describe_exit, kill_uid, memfd_mb, peak_memory_mb, process_tree,
                        scratch_mb, sysv_shm_mb, tree_memory_mb)
-from .worker_handle import MAX_REPLY_LINE, _Job, _Worker
-from .worker_results import (MAX_RESULT_ELEMENTS, MAX_RESULT_ITEMS, DataError, crash_location, load_result,
+from .handle import MAX_REPLY_LINE, _Job, _Worker
+from .results import (MAX_RESULT_ELEMENTS, MAX_RESULT_ITEMS, DataError, crash_location, load_result,
                              validate_plain)
-from .worker_view import HostProtection, default_secrets, hidden_data_dirs, protect_host, worker_sys_path
+from .visibility import HostProtection, default_secrets, hidden_data_dirs, protect_host, worker_sys_path
 
-HERE = Path(__file__).resolve().parent
 
-__all__ = ["COPY_IGNORE", "HERE", "MAX_REPLY_LINE", "MAX_RESULT_ELEMENTS", "MAX_RESULT_ITEMS", "REPLY_STATUSES",
+
+__all__ = ["COPY_IGNORE", "MAX_REPLY_LINE", "MAX_RESULT_ELEMENTS", "MAX_RESULT_ITEMS", "REPLY_STATUSES",
            "UID_RANGE", "DataError", "HostProtection", "IsolatedExecutor", "IsolationOptions", "MiB",
            "SandboxError", "UidLease", "_copy_package", "crash_location", "default_secrets", "describe_exit",
            "hidden_data_dirs", "isolation_plan", "kill_uid", "load_result", "memfd_mb", "peak_memory_mb",

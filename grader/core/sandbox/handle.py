@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from .engine import ProbeOutcome
+from ..engine import ProbeOutcome
 from .isolation import MiB
 
 MAX_REPLY_LINE = 1 * MiB

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from . import course as course_mod
-from . import runtime as wm  # within()
+from .. import course as course_mod
+from .. import runtime as wm  # within()
 
 
 def worker_sys_path() -> list[str]:
