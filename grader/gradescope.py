@@ -25,7 +25,9 @@ Gradescope only.
 Both scripts take the root from ``$AUTOGRADER_ROOT`` (default ``/autograder``) and the virtual
 environment from ``$AUTOGRADER_VENV`` (default ``$AUTOGRADER_ROOT/venv``), so a test can run them in
 a temporary folder; pip's own variables (``PIP_NO_INDEX``, ``PIP_FIND_LINKS``) select a local package
-cache. The module's other entry points run inside those scripts::
+cache. The module's other entry points run inside those scripts (they are in
+``grader.gradescope_autograder``; Gradescope's results.json specification is in
+``grader.gradescope_results``)::
 
     python -m grader.gradescope prepare   (setup.sh: hidden data, permissions)
     python -m grader.gradescope run       (run_autograder: pick the submission, grade, results.json)
@@ -39,7 +41,6 @@ import importlib.metadata
 import json
 import os
 import re
-import shlex
 import shutil
 import stat
 import subprocess
@@ -50,6 +51,10 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
+# Gradescope's results.json specification (grader.gradescope_results), here too
+from .gradescope_results import OUTPUT_FORMATS as OUTPUT_FORMATS, TEST_STATUSES as TEST_STATUSES
+from .gradescope_results import VISIBILITIES
+from .gradescope_results import fallback_results as fallback_results, results_problems as results_problems
 
 
 def _root() -> Path:
@@ -70,10 +75,6 @@ LEFT_OUT_OF_REFERENCE = {"weights.pt"}
 # generated only when its seed is given.
 SECRETS = {"detection": (("DETECTION_TEST_SEED", True),), "centernet": (("COCOGEN_TEST_SEED", False),)}
 DETECTION_DATA = Path("data") / "generated" / "detection"
-# Gradescope's documented values (docs/GRADESCOPE.md).
-VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
-OUTPUT_FORMATS = ("text", "html", "simple_format", "md", "ansi")
-TEST_STATUSES = ("passed", "failed")
 EXTRA_ARGS_ENV = "AUTOGRADER_GRADER_ARGS"  # extra `grader run` arguments (tests: --only ...)
 SCRIPT_MODE = 0o755
 
@@ -145,7 +146,8 @@ def _check_detection_seed(seed: str) -> None:
     the release, with its seed fingerprint, is here)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_gs_make_dataset", _root() / "data" / "detection" / "make_dataset.py")
+    spec = importlib.util.spec_from_file_location("_gs_make_dataset",
+                                                  _root() / "data" / "detection" / "make_dataset.py")
     mk = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mk
     spec.loader.exec_module(mk)
@@ -322,7 +324,8 @@ def build(out: Path, assignment_names: list[str], *, reference_dir: Optional[Pat
         if secrets:
             files[SECRETS_FILE] = ("".join(f"{k}={v}\n" for k, v in sorted(secrets.items())).encode(), 0o600)
         record = (DETECTION_DATA / "hidden" / "released" / "test_images.json").as_posix()
-        leaks = [p for p in (stage / COURSE).rglob("*") if p.is_file() and "hidden" in p.relative_to(stage / COURSE).parts
+        leaks = [p for p in (stage / COURSE).rglob("*")
+                 if p.is_file() and "hidden" in p.relative_to(stage / COURSE).parts
                  and p.relative_to(stage / COURSE).as_posix() != record]
         if leaks:
             raise BuildError(f"refusing to build: {leaks[0].relative_to(stage)} is hidden data "
@@ -381,222 +384,23 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 # ----------------------------------------------------------------------------------------------
-# Inside the autograder: prepare (setup.sh) and run (run_autograder)
+# Inside the autograder: prepare (setup.sh) and run (run_autograder), in grader.gradescope_autograder;
+# their names are here too (loaded when first asked for: that module imports this one)
 # ----------------------------------------------------------------------------------------------
 
-def _source_dir(root: Path) -> Path:
-    return root / "source"
+_AUTOGRADER_NAMES = ("load_config", "load_secrets", "prepare", "submitted_at", "pick_submission", "run",
+                     "_source_dir", "_lock_down", "_inner_main")
 
 
-def load_config(root: Path) -> dict:
-    path = _source_dir(root) / CONFIG
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise BuildError(f"cannot read {path}: {exc}") from None
+def __getattr__(name: str):
+    if name in _AUTOGRADER_NAMES:
+        from . import gradescope_autograder
 
-
-def load_secrets(root: Path, environ=None) -> list[str]:
-    """Put the shipped seeds (``secrets/env``) into ``environ`` (this process only: the grader's
-    worker gets an environment built from scratch); a variable already set there wins. Returns
-    the names set."""
-    environ = os.environ if environ is None else environ
-    path = _source_dir(root) / SECRETS_FILE
-    if not path.is_file():
-        return []
-    names = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.strip() and not environ.get(key.strip()):
-            environ[key.strip()] = value.strip()
-            names.append(key.strip())
-    return names
-
-
-def _lock_down(root: Path) -> None:
-    """Owner-only permissions on the secrets and the hidden data (the grader's worker runs as
-    another user when it cannot build its own file system view)."""
-    secrets = _source_dir(root) / "secrets"
-    targets = [secrets] + [p for p in (_source_dir(root) / COURSE / "data").rglob("hidden") if p.is_dir()]
-    for top in targets:
-        if not top.exists():
-            continue
-        for dirpath, _, filenames in os.walk(top):
-            os.chmod(dirpath, 0o700)
-            for f in filenames:
-                os.chmod(os.path.join(dirpath, f), 0o600)
-
-
-def prepare(root: Path) -> int:
-    """setup.sh's last step: generate the hidden data from the secret seeds and check them against
-    the released test split; lock the secrets down."""
-    config = load_config(root)
-    load_secrets(root)
-    course = _source_dir(root) / COURSE
-    status = 0
-    if "detection" in config["assignments"]:
-        if not os.environ.get("DETECTION_TEST_SEED") and not os.environ.get("DETECTION_TEST_SEED_FILE"):
-            print("setup: no DETECTION_TEST_SEED yet: the hidden test annotations will be generated at the first "
-                  "grading (the grading environment must set it)")
-        else:
-            from .core import assignment as assignment_mod
-
-            checks = assignment_mod.load("detection").checks_module
-            try:
-                coco = checks.hidden_test_annotations()
-                print(f"setup: hidden test annotations of the detection challenge generated "
-                      f"({len(coco.get('images', []))} images)")
-            except checks.HiddenDataFault as exc:
-                print(f"setup: error: {exc}", file=sys.stderr)
-                status = 1
-    if "centernet" in config["assignments"] and os.environ.get("COCOGEN_TEST_SEED"):
-        out = subprocess.run([sys.executable, str(course / "data" / "cocogen" / "make_dataset.py")],
-                             cwd=course, stdout=subprocess.DEVNULL)
-        if out.returncode:
-            print("setup: error: generating CocoGen (the centernet bonus' test split) failed", file=sys.stderr)
-            status = 1
-        else:
-            print("setup: CocoGen generated with the course's test seed (centernet bonus)")
-    _lock_down(root)
-    return status
-
-
-def submitted_at(root: Path) -> Optional[str]:
-    """The submission time from Gradescope's ``submission_metadata.json`` (``created_at``), as an
-    ISO date-time with a zone, or None."""
-    path = root / "submission_metadata.json"
-    try:
-        text = json.loads(path.read_text(encoding="utf-8")).get("created_at")
-        t = _dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except (OSError, ValueError, TypeError, AttributeError):
-        return None
-    return t.isoformat() if t.tzinfo else None
-
-
-def pick_submission(folder: Path, packages: list[str]) -> Path:
-    """What to grade in Gradescope's submission folder: the folder itself when it holds the
-    package (``student/``, the package's contents, one wrapping folder), else its only archive
-    (``student.zip`` uploaded as is), else the folder (the grader then says what is missing)."""
-    from .core.submission import SubmissionError, find_package, is_archive
-
-    try:
-        find_package(folder, tuple(packages))
-        return folder
-    except (SubmissionError, OSError):
-        pass
-    try:
-        archives = [p for p in folder.iterdir() if p.is_file() and is_archive(p)]
-    except OSError:
-        return folder
-    return archives[0] if len(archives) == 1 else folder
-
-
-def fallback_results(message: str) -> dict:
-    """results.json when the grader wrote none: nothing graded, the reason shown to the student."""
-    return {"score": 0.0, "output": f"Not graded: {message}", "output_format": "text", "visibility": "visible",
-            "stdout_visibility": "hidden", "tests": []}
-
-
-def run(root: Path) -> int:
-    """run_autograder: grade the submission with `grader run --gradescope`; make sure a
-    results.json exists (a submission that cannot be graded gets one that says why)."""
-    config = load_config(root)
-    load_secrets(root)
-    results = root / "results" / "results.json"
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.unlink(missing_ok=True)
-    target = pick_submission(root / "submission", config.get("packages", []))
-    report_dir = Path(tempfile.mkdtemp(prefix="grader-report-"))
-    cmd = [sys.executable, "-m", "grader", "run", str(target), "--assignment", ",".join(config["assignments"]),
-           "--gradescope", str(results), "--gradescope-hidden", config.get("hidden_visibility", "after_due_date"),
-           "--report-dir", str(report_dir)]
-    when = submitted_at(root)
-    if when:
-        cmd += ["--submitted-at", when]
-    cmd += shlex.split(os.environ.get(EXTRA_ARGS_ENV, ""))
-    print("run_autograder:", " ".join(shlex.quote(c) for c in cmd), flush=True)
-    proc = subprocess.run(cmd, cwd=_source_dir(root) / COURSE, stderr=subprocess.PIPE, text=True, errors="replace")
-    sys.stderr.write(proc.stderr)
-    print(f"run_autograder: grader exit status {proc.returncode}", flush=True)
-    shutil.rmtree(report_dir, ignore_errors=True)
-    if not results.is_file():
-        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("grader: error: ")]
-        message = (lines[-1][len("grader: error: "):] if lines else
-                   "the autograder failed before grading (your instructor has been shown why and will re-run it)")
-        results.write_text(json.dumps(fallback_results(message), indent=2) + "\n", encoding="utf-8")
-    try:
-        problems = results_problems(json.loads(results.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as exc:
-        problems = [f"unreadable: {exc}"]
-    for p in problems:
-        print(f"run_autograder: results.json: {p}", flush=True)
-    return 0
-
-
-def results_problems(data) -> list[str]:
-    """What in a results.json does not follow Gradescope's specification (docs/GRADESCOPE.md): the
-    types of ``score``, ``execution_time``, ``output``, ``output_format``, the visibilities, and
-    of each test ``name``, ``score``, ``max_score``, ``output``, ``status``, ``visibility``; a
-    top-level score or a score on every test is required. An empty list: it follows it."""
-    out: list[str] = []
-
-    def number(v):
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
-
-    if not isinstance(data, dict):
-        return ["the top level is not an object"]
-    tests = data.get("tests", [])
-    if "score" in data and not number(data["score"]):
-        out.append("score is not a number")
-    if "execution_time" in data and not number(data["execution_time"]):
-        out.append("execution_time is not a number of seconds")
-    for key in ("output",):
-        if key in data and not isinstance(data[key], str):
-            out.append(f"{key} is not a string")
-    for key in ("output_format", "test_output_format", "test_name_format"):
-        if key in data and data[key] not in OUTPUT_FORMATS:
-            out.append(f"{key} {data[key]!r} is not one of {', '.join(OUTPUT_FORMATS)}")
-    for key in ("visibility", "stdout_visibility"):
-        if key in data and data[key] not in VISIBILITIES:
-            out.append(f"{key} {data[key]!r} is not one of {', '.join(VISIBILITIES)}")
-    if not isinstance(tests, list):
-        return out + ["tests is not a list"]
-    if "score" not in data and (not tests or any(not isinstance(t, dict) or "score" not in t for t in tests)):
-        out.append("no top-level score and not every test has one")
-    for i, t in enumerate(tests):
-        where = f"tests[{i}]"
-        if not isinstance(t, dict):
-            out.append(f"{where} is not an object")
-            continue
-        for key in ("score", "max_score"):
-            if key in t and not number(t[key]):
-                out.append(f"{where}.{key} is not a number")
-        for key in ("name", "output", "number"):
-            if key in t and not isinstance(t[key], str):
-                out.append(f"{where}.{key} is not a string")
-        if "status" in t and t["status"] not in TEST_STATUSES:
-            out.append(f"{where}.status {t['status']!r} is not passed or failed")
-        if "visibility" in t and t["visibility"] not in VISIBILITIES:
-            out.append(f"{where}.visibility {t['visibility']!r} is not one of {', '.join(VISIBILITIES)}")
-        for key in ("output_format", "name_format"):
-            if key in t and t[key] not in OUTPUT_FORMATS:
-                out.append(f"{where}.{key} {t[key]!r} is not one of {', '.join(OUTPUT_FORMATS)}")
-        if number(t.get("score")) and number(t.get("max_score")) and not 0 <= t["score"] <= t["max_score"] + 1e-9:
-            out.append(f"{where}: score {t['score']} outside 0..max_score {t['max_score']}")
-    return out
-
-
-def _inner_main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.gradescope")
-    parser.add_argument("step", choices=("prepare", "run"))
-    parser.add_argument("--root", type=Path, default=Path(os.environ.get("AUTOGRADER_ROOT") or "/autograder"))
-    args = parser.parse_args(argv)
-    try:
-        return prepare(args.root) if args.step == "prepare" else run(args.root)
-    except BuildError as exc:
-        print(f"{args.step}: error: {exc}", file=sys.stderr)
-        return 1
+        return getattr(gradescope_autograder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":
+    from .gradescope_autograder import _inner_main
+
     sys.exit(_inner_main())

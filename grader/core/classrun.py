@@ -17,6 +17,9 @@ content hash, over the whole class, so a shard names a member as an unsharded ru
 
 ``--shard i/N`` grades the members whose index (in name order) is ``i`` modulo ``N``; ``i``
 counts from 0 (Kubernetes' ``JOB_COMPLETION_INDEX`` does; a Slurm array ``--array=0-3``).
+
+The parallel jobs are in ``grader.core.classjobs``; reports as state and the results files in
+``grader.core.classresults``; their names are here too.
 """
 
 from __future__ import annotations
@@ -25,14 +28,10 @@ import argparse
 import dataclasses
 import datetime as _dt
 import hashlib
-import io
 import json
 import os
-import pickle
 import re
-import sys
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -41,39 +40,18 @@ import grader
 
 from . import report as rep
 from . import subtime
-from .engine import CheckResult, ComponentResult
+from .classjobs import _grade_parallel, warm_reference
+from .classresults import (RESULTS_FILE, RESULTS_FORMAT, RESULTS_VERSION, ClassRunError, merge_results, read_results,
+                           report_from_state, report_state, results_document)
 from .submission import IGNORED_NAMES, is_archive, submission_name
 
+__all__ = ["CACHE_DIR", "CACHE_VERSION", "RESULTS_FILE", "RESULTS_FORMAT", "RESULTS_VERSION", "ClassRunError",
+           "report_state", "report_from_state", "parse_shard", "in_shard", "content_hash", "grader_fingerprint",
+           "cacheable", "ResultCache", "Member", "plan_members", "times_coverage_warning", "ClassContext",
+           "member_options", "grade_class", "warm_reference", "results_document", "read_results", "merge_results"]
+
 CACHE_DIR = "cache"
-RESULTS_FILE = "class-results.json"
-RESULTS_FORMAT = "grader-class-results"
-RESULTS_VERSION = 1
 CACHE_VERSION = 1
-
-
-class ClassRunError(ValueError):
-    """A bad class-run invocation or results file; the message is one line."""
-
-
-# ----------------------------------------------------------------------------------------------
-# Reports as state: every field at full precision (``Report.to_dict`` rounds), so a report read
-# back writes the same gradebook as the one graded
-# ----------------------------------------------------------------------------------------------
-
-def report_state(report: rep.Report) -> dict:
-    return dataclasses.asdict(report)
-
-
-def report_from_state(d: dict) -> rep.Report:
-    try:
-        components = [ComponentResult(**{**c, "checks": [CheckResult(**k) for k in c["checks"]]})
-                      for c in d["components"]]
-        assignments = [rep.AssignmentSummary(**a) for a in d["assignments"]]
-        fields = {k: d[k] for k in ("submission", "isolation", "options", "started_at", "timings", "grader_version",
-                                    "error", "error_is_grader_fault")}
-    except (KeyError, TypeError) as exc:
-        raise ClassRunError(f"not a report state ({type(exc).__name__}: {exc})") from None
-    return rep.Report(components=components, assignments=assignments, **fields)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -247,8 +225,9 @@ def times_coverage_warning(members: list[Member], times: Optional[dict]) -> Opti
     parts = []
     if missing:
         fallback = next(m.time_source for m in members if m.time_source != subtime.SOURCE_TIMES)
+        when = fallback if fallback != subtime.NONE else "none (no cap)"
         parts.append(f"{len(missing)} submission(s) have no row ({', '.join(missing[:5])}"
-                     f"{', ...' if len(missing) > 5 else ''}): their time is {fallback if fallback != subtime.NONE else 'none (no cap)'}")
+                     f"{', ...' if len(missing) > 5 else ''}): their time is {when}")
     if unknown:
         parts.append(f"{len(unknown)} row(s) name no submission ({', '.join(unknown[:5])}"
                      f"{', ...' if len(unknown) > 5 else ''})")
@@ -269,7 +248,8 @@ class ClassContext:
     reference_dir: Optional[Path]
     options: object  # RunOptions
     quiet: bool
-    grade_member: Callable  # cli._grade_member(target, name, packages, assignments, reference, options, args, folder, steps)
+    # cli._grade_member(target, name, packages, assignments, reference, options, args, folder, steps)
+    grade_member: Callable
     error_row: Callable     # cli-side: (name, target, message, options, grader_fault) -> Report
     jobs: int = 1
     progress: Callable = print
@@ -325,254 +305,11 @@ def grade_class(members: list[Member], ctx: ClassContext, cache: Optional[Result
         for m in todo:
             t0 = time.perf_counter()
             m.report = ctx.grade_member(m.target, m.name, ctx.packages, ctx.assignments, ctx.reference,
-                                        member_options(ctx.options, m), argparse.Namespace(quiet=ctx.quiet, verbose=False),
-                                        m.folder, None)
+                                        member_options(ctx.options, m),
+                                        argparse.Namespace(quiet=ctx.quiet, verbose=False), m.folder, None)
             m.seconds = time.perf_counter() - t0
             finished(m)
         return
     _grade_parallel(todo, ctx, finished)
 
 
-# -- parallel jobs -----------------------------------------------------------------------------
-
-def warm_reference(ctx: ClassContext) -> float:
-    """Compute the reference's outcome of every probe the run needs, once, in this process (the
-    reference graded against itself, its attachments in a scratch folder). Returns the seconds."""
-    import tempfile
-
-    from . import api
-    from .engine import grade
-
-    if ctx.reference is None:
-        return 0.0
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="grader-warm-") as scratch:
-        api.set_report_dir(scratch)
-        try:
-            for a in ctx.assignments:
-                grade(a, ctx.reference, ctx.reference, only=ctx.options.only, public_only=ctx.options.public_only)
-        finally:
-            api.set_report_dir(None)
-    return time.perf_counter() - t0
-
-
-def _job_setup(ctx: ClassContext) -> bytes:
-    import torch
-
-    from .engine import run_secrets
-
-    buf = io.BytesIO()
-    torch.save(dict(ctx.reference.cache) if ctx.reference is not None else {}, buf)
-    options = dataclasses.replace(ctx.options, report_dir=None)
-    return pickle.dumps({"secrets": run_secrets(), "reference_cache": buf.getvalue(),
-                         "reference_dir": str(ctx.reference_dir) if ctx.reference_dir else None,
-                         "has_reference": ctx.reference is not None,
-                         "assignments": [str(a.directory) for a in ctx.assignments], "packages": ctx.packages,
-                         "options": options})
-
-
-def _job_main(conn) -> None:  # pragma: no cover - runs in a job process
-    """A grading job: imports the grader (while the parent computes the reference), receives its
-    setup, then grades the members the parent sends, one at a time, until told to stop."""
-    import resource
-    import signal
-
-    import torch
-
-    from .. import commands as cli
-    from . import engine
-    from .runner import reference_executor
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the jobs on Ctrl-C
-    sys.stdout = open(os.devnull, "w")  # the parent prints the progress
-    try:
-        setup = conn.recv()
-    except EOFError:
-        return
-    cfg = pickle.loads(setup)
-    engine._RUN_SECRETS[0] = cfg["secrets"]
-    assignments = cli._load_assignments(cfg["assignments"])
-    reference = None
-    if cfg["has_reference"]:
-        reference = reference_executor(Path(cfg["reference_dir"]) if cfg["reference_dir"] else None)
-        reference.cache.update(torch.load(io.BytesIO(cfg["reference_cache"]), weights_only=False))
-    loaded = len(reference.cache) if reference is not None else 0
-    base = cfg["options"]
-    quiet = argparse.Namespace(quiet=True, verbose=False)
-    while True:
-        try:
-            task = conn.recv()
-        except EOFError:
-            return
-        if task is None:
-            return
-        index, target, name, folder, submitted_at, source = task
-        options = dataclasses.replace(base, submitted_at=submitted_at,
-                                      submitted_at_source=source if submitted_at else None)
-        t0 = time.perf_counter()
-        report = cli._grade_member(Path(target), name, cfg["packages"], assignments, reference, options, quiet,
-                                   Path(folder), None)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-        computed = len(reference.cache) - loaded if reference is not None else 0  # reference probes run here
-        conn.send((index, report_state(report), time.perf_counter() - t0, peak, computed))
-
-
-class _Job:
-    def __init__(self, mp, setup: Optional[bytes] = None):
-        self.conn, child = mp.Pipe()
-        self.proc = mp.Process(target=_job_main, args=(child,), daemon=True)
-        self.proc.start()
-        child.close()
-        self.member: Optional[Member] = None
-        self.started = 0.0
-        self.computed = 0  # reference probes this job ran itself (its cache missed)
-        if setup is not None:
-            self.setup(setup)
-
-    def setup(self, setup: bytes) -> None:
-        self.conn.send(setup)
-
-    def send(self, m: Member) -> None:
-        self.member, self.started = m, time.perf_counter()
-        self.conn.send((m.index, str(m.target), m.name, str(m.folder), m.submitted_at, m.time_source))
-
-    def stop(self) -> None:
-        try:
-            self.conn.send(None)
-        except (OSError, ValueError):
-            pass
-
-    def kill(self) -> None:
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join(5)
-
-
-def _grade_parallel(todo: list[Member], ctx: ClassContext, finished: Callable) -> None:
-    import multiprocessing
-    from multiprocessing.connection import wait
-
-    mp = multiprocessing.get_context("spawn")
-    jobs = [_Job(mp) for _ in range(min(ctx.jobs, len(todo)))]  # their start-up overlaps the reference
-    ctx.stats["reference_seconds"] = round(warm_reference(ctx), 3)
-    setup = _job_setup(ctx)
-    for job in jobs:
-        job.setup(setup)
-    queue = deque(todo)
-    peaks: list[float] = []
-    extra_reference_runs = 0
-    try:
-        for job in jobs:
-            if queue:
-                job.send(queue.popleft())
-        while any(j.member is not None for j in jobs):
-            busy = [j for j in jobs if j.member is not None]
-            wait([j.conn for j in busy] + [j.proc.sentinel for j in busy])
-            for i, job in enumerate(jobs):
-                m = job.member
-                if m is None:
-                    continue
-                result = None
-                if job.conn.poll():
-                    try:
-                        result = job.conn.recv()
-                    except (EOFError, OSError):
-                        result = None
-                elif job.proc.is_alive():
-                    continue
-                if result is not None:
-                    _, state, seconds, peak, computed = result
-                    m.report, m.seconds, m.job_peak_rss_mb = report_from_state(state), seconds, peak
-                    peaks.append(peak)
-                    extra_reference_runs += computed - job.computed
-                    job.computed = computed
-                    job.member = None
-                else:  # the job died with this member: its error row; a fresh job for the rest
-                    job.kill()
-                    code = job.proc.exitcode
-                    in_process = bool(getattr(ctx.options, "in_process", False))
-                    message = (f"grading stopped: the grading process exited ({code}) while grading this submission"
-                               + (" (its code runs in that process with --in-process)" if in_process else ""))
-                    m.report = ctx.error_row(m.name, m.target, message, ctx.options, not in_process)
-                    m.seconds = time.perf_counter() - job.started
-                    job = jobs[i] = _Job(mp, setup)
-                finished(m)
-                if queue:
-                    job.send(queue.popleft())
-    finally:
-        for job in jobs:
-            job.stop()
-        for job in jobs:
-            job.proc.join(10)
-            job.kill()
-    ctx.stats.update(job_peak_rss_mb=round(max(peaks), 1) if peaks else None,
-                     reference_runs_in_jobs=extra_reference_runs)
-
-
-# ----------------------------------------------------------------------------------------------
-# Results files (a shard's, or a whole class's) and merging them
-# ----------------------------------------------------------------------------------------------
-
-def results_document(members: list[Member], class_size: int, shard: Optional[tuple[int, int]],
-                     fingerprint: str) -> dict:
-    return {"format": RESULTS_FORMAT, "version": RESULTS_VERSION, "grader_version": grader.__version__,
-            "fingerprint": fingerprint, "class_size": class_size,
-            "shard": {"index": shard[0], "count": shard[1]} if shard else None,
-            "members": [{"index": m.index, "name": m.name, "folder": m.folder.name, "cached": m.cached,
-                         "seconds": round(m.seconds, 3), "report": report_state(m.report)} for m in members]}
-
-
-def read_results(path: Path) -> dict:
-    where = str(path)
-    try:
-        d = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ClassRunError(f"{where}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise ClassRunError(f"{where}: not a readable results file ({exc})") from None
-    if not isinstance(d, dict) or d.get("format") != RESULTS_FORMAT:
-        raise ClassRunError(f"{where}: not a class results file (written by `grader run --class` as {RESULTS_FILE})")
-    if d.get("version") != RESULTS_VERSION:
-        raise ClassRunError(f"{where}: results format version {d.get('version')}, this grader reads {RESULTS_VERSION}")
-    return d
-
-
-def merge_results(paths: list[Path]) -> tuple[list[tuple[int, rep.Report, str]], dict]:
-    """Join results files: ``[(index, report, folder)]`` in class order, and the merged document's
-    header. Every member of the class exactly once, all graded by the same grader."""
-    docs = [(p, read_results(p)) for p in paths]
-    sizes = {d["class_size"] for _, d in docs}
-    prints = {d["fingerprint"] for _, d in docs}
-    if len(sizes) != 1:
-        raise ClassRunError(f"the results are of classes of different sizes ({', '.join(map(str, sorted(sizes)))})")
-    if len(prints) != 1:
-        raise ClassRunError("the results were graded by different graders, assignments, references or options "
-                            "(fingerprints differ); grade every shard with the same setup")
-    size = sizes.pop()
-    counts = {(d["shard"] or {"count": 1})["count"] for _, d in docs}
-    seen: dict[int, tuple[Path, dict]] = {}
-    for p, d in docs:
-        for m in d["members"]:
-            i = m["index"]
-            if i in seen:
-                raise ClassRunError(f"member {i} ({m['name']}) is in both {seen[i][0]} and {p}")
-            seen[i] = (p, m)
-    missing = [i for i in range(size) if i not in seen]
-    if missing:
-        shards = sorted({i % c for i in missing for c in counts}) if len(counts) == 1 else []
-        hint = f" (shard {', '.join(f'{s}/{next(iter(counts))}' for s in shards)})" if shards else ""
-        raise ClassRunError(f"{len(missing)} of {size} members have no result{hint}: "
-                            f"missing results file(s)?")
-    out = []
-    for i in range(size):
-        _, m = seen[i]
-        try:
-            out.append((i, report_from_state(m["report"]), m["folder"]))
-        except ClassRunError as exc:
-            raise ClassRunError(f"{seen[i][0]}: member {i}: {exc}") from None
-    header = {"format": RESULTS_FORMAT, "version": RESULTS_VERSION, "grader_version": grader.__version__,
-              "fingerprint": prints.pop(), "class_size": size, "shard": None,
-              "members": [{"index": i, "name": seen[i][1]["name"], "folder": seen[i][1]["folder"],
-                           "cached": seen[i][1].get("cached", False), "seconds": seen[i][1].get("seconds", 0.0),
-                           "report": seen[i][1]["report"]} for i in range(size)]}
-    return out, header
