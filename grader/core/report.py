@@ -1,4 +1,4 @@
-"""Reports people read (DESIGN.md principle 6): the report model and its writers.
+"""Reports people read (docs/DESIGN.md principle 7): the report model and its writers.
 
 The code is in ``grader.core.reports``, one module per concern (``model``, ``text``, ``gradescope``,
 ``junit``, ``markdown``, ``gradebook``, ``terminal``); this module gathers every name under one, and

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .model import Report
 
-# Bounds on what a report holds (DESIGN.md principle 6; issue 9.6): a 2 MB message or a list of
+# Bounds on what a report holds (docs/DESIGN.md principle 7; issue 9.6): a 2 MB message or a list of
 # 200 000 attachments from a verdict costs no report step more than these.
 MESSAGE_LIMIT = 4000      # characters of a check's message (then a note says how much was cut)
 OUTPUT_LIMIT = 4000       # characters of a check's output tail (the end is kept)
