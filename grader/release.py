@@ -98,7 +98,6 @@ def strip_probes(source: str, remove: set[str]) -> str:
     drop: set[int] = set()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name in remove:
-            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
             drop.update(_node_lines(node))
     return "".join(line for i, line in enumerate(lines) if i not in drop)
 
