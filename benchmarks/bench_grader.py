@@ -129,7 +129,8 @@ def main(argv=None) -> int:
 
     parent = rss_mb(resource.getrusage(resource.RUSAGE_SELF))
     print()
-    print(f"grading the reference, isolated  : {best['isolated']:6.1f} s  (target < 60 s)   score {score[0]:g} / {score[1]:g}")
+    print(f"grading the reference, isolated  : {best['isolated']:6.1f} s  (target < 60 s)   "
+          f"score {score[0]:g} / {score[1]:g}")
     print(f"grading the reference, in-process: {best['in-process']:6.1f} s")
     print(f"isolated / in-process            : {ratio:6.2f} x   (target <= 1.3)")
     print(f"CPU time per grading (mean)      : {cpu:6.1f} s   (grader + worker; isolated grading overlaps the two)")

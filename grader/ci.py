@@ -110,11 +110,14 @@ jobs:
           set -euo pipefail
           VENV="$RUNNER_TEMP/venv"
           echo "VENV=$VENV" >> "$GITHUB_ENV"
-          (cd course && python3 -c 'import sys, pathlib; from grader.gradescope import requirements_text; sys.stdout.write(requirements_text(pathlib.Path("pyproject.toml")))') > "$RUNNER_TEMP/requirements.txt"
+          (cd course && python3 -c 'import sys, pathlib
+          from grader.gradescope import requirements_text
+          sys.stdout.write(requirements_text(pathlib.Path("pyproject.toml")))') > "$RUNNER_TEMP/requirements.txt"
           [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
           INDEX=()
           if [ -n "$TORCH_INDEX_URL" ]; then INDEX=(--extra-index-url "$TORCH_INDEX_URL"); fi
-          "$VENV/bin/python" -m pip install --disable-pip-version-check ${INDEX[@]+"${INDEX[@]}"} -r "$RUNNER_TEMP/requirements.txt"
+          "$VENV/bin/python" -m pip install --disable-pip-version-check ${INDEX[@]+"${INDEX[@]}"} \\
+            -r "$RUNNER_TEMP/requirements.txt"
       - name: Grade (the pull request's code runs only in the isolated worker)
         id: grade
         env:
@@ -135,8 +138,8 @@ jobs:
           cat "$REPORT/stderr.txt" >&2
           echo "status=$status" >> "$GITHUB_OUTPUT"
           if [ ! -s "$REPORT/report.md" ]; then
-            { echo "## Not graded"; echo; echo "The grader stopped before writing a report (exit status $status):"; echo;
-              echo '```'; tail -n 5 "$REPORT/stderr.txt"; echo '```'; } > "$REPORT/report.md"
+            { echo "## Not graded"; echo; echo "The grader stopped before writing a report (exit status $status):"
+              echo; echo '```'; tail -n 5 "$REPORT/stderr.txt"; echo '```'; } > "$REPORT/report.md"
           fi
           rm -f "$REPORT/stderr.txt"
       - name: Job summary
@@ -194,7 +197,8 @@ jobs:
           import json, os, sys
           pages = json.load(open(sys.argv[1]))
           for c in (c for page in pages for c in page):
-              if c.get("user", {}).get("login") == "github-actions[bot]" and c.get("body", "").startswith(os.environ["MARKER"]):
+              if (c.get("user", {}).get("login") == "github-actions[bot]"
+                      and c.get("body", "").startswith(os.environ["MARKER"])):
                   print(c["id"])
                   break
           PY

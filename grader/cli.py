@@ -41,9 +41,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="grader", description="Autograder of the object-detection course kit.",
-                     epilog="Every subcommand takes --course-dir DIR: the course directory (default: $GRADER_COURSE_DIR, "
-                            "else the current directory or the nearest parent holding student/ and reference/ or "
-                            "data/, else the checkout the grader runs from).")
+                     epilog="Every subcommand takes --course-dir DIR: the course directory "
+                            "(default: $GRADER_COURSE_DIR, else the current directory or the nearest parent "
+                            "holding student/ and reference/ or data/, else the checkout the grader runs from).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="grade submissions",
                          description="Grade submissions (isolated worker by default). See docs/GRADER.md.")
@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--only", action="append", default=[], metavar="COMPONENT",
                       help="only this component name or check id (repeatable or comma list)")
     what.add_argument("--public-only", action="store_true", help="only the public checks (no reference needed)")
-    what.add_argument("--reference-dir", metavar="DIR", help="the reference package (default: reference/ of this checkout)")
+    what.add_argument("--reference-dir", metavar="DIR",
+                      help="the reference package (default: reference/ of this checkout)")
     what.add_argument("--data", metavar="DIR", help="the TinyCoco folder of the training checks (default: the rubric's "
                                                     "[training] data); the worker and the verdicts read this one")
     out = run.add_argument_group("reports")
@@ -98,9 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     iso.add_argument("--force", action="store_true",
                      help="class runs: regrade every submission (default: skip those whose cached result is current)")
     iso.add_argument("--keep-sandbox", action="store_true", help="keep the sandbox directory (debugging the grader)")
-    sub.add_parser("selftest", help="run the wrong-solution, alternative-solution and hostile suites (grader.selftest)",
+    sub.add_parser("selftest",
+                   help="run the wrong-solution, alternative-solution and hostile suites (grader.selftest)",
                    add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
-    cal = sub.add_parser("calibrate", help="train the reference on N seeds; write the training thresholds into the rubric",
+    cal = sub.add_parser("calibrate",
+                         help="train the reference on N seeds; write the training thresholds into the rubric",
                          description="Train the reference on N seeds on a TinyCoco folder, print the measured "
                                      "statistics and write thresholds with a stated margin into the rubric.")
     cal.add_argument("--assignment", required=True, metavar="NAME")
@@ -124,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("rest", nargs=argparse.REMAINDER)
     rel = sub.add_parser("release", help="build the student bundle (python -m grader.release)", add_help=False)
     rel.add_argument("rest", nargs=argparse.REMAINDER)
-    gs = sub.add_parser("gradescope-autograder", help="build the Gradescope autograder zip (python -m grader.gradescope)",
-                        add_help=False)
+    gs = sub.add_parser("gradescope-autograder",
+                        help="build the Gradescope autograder zip (python -m grader.gradescope)", add_help=False)
     gs.add_argument("rest", nargs=argparse.REMAINDER)
     ci = sub.add_parser("init-ci", help="write the pull-request grading workflow into a repository (grader.ci)",
                         add_help=False)

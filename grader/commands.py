@@ -157,7 +157,8 @@ def _write_class(entries: list[tuple[rep.Report, Path]], args, steps: _Steps) ->
     steps(f"gradebook {gradebook}", _writer(gradebook, lambda: rep.to_csv(reports)))
     for r, d in entries:
         steps(f"{d / 'report.json'}", _writer(d / "report.json", lambda: rep.to_json(r)))
-        steps(f"{d / 'results.json'}", _writer(d / "results.json", lambda: rep.gradescope_json(r, args.gradescope_hidden)))
+        steps(f"{d / 'results.json'}",
+              _writer(d / "results.json", lambda: rep.gradescope_json(r, args.gradescope_hidden)))
         steps(f"{d / 'report.md'}", _writer(d / "report.md", lambda: rep.to_markdown(r, d, d / "report.md")))
     if args.json:
         steps(f"--json {args.json}", _writer(args.json, lambda: rep.class_json(reports)))

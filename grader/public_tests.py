@@ -60,7 +60,8 @@ def notebook_checks(assignment_name: str, package: str = "student"):
         [result] = grade(assignment, executor, None, only=ids, public_only=True)
         for chk in result.checks:
             if chk.status != "passed":
-                text = f"{component}: public check {chk.id} ({chk.description}): {chk.status.replace('_', ' ')}\n{chk.message}"
+                text = (f"{component}: public check {chk.id} ({chk.description}): "
+                        f"{chk.status.replace('_', ' ')}\n{chk.message}")
                 if chk.output:
                     text += f"\n--- output of your code ---\n{chk.output}"
                 raise PublicCheckFailed(text)

@@ -314,7 +314,8 @@ def build(out: Path, *, with_data: bool = True) -> Path:
         _copy(root / rel, out / rel)
     _copy(root / "docs" / "STUDENT_README.md", out / "README.md")
     grader_dst = out / "grader"
-    shutil.copytree(course_mod.GRADER_PACKAGE, grader_dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "assignments"))
+    shutil.copytree(course_mod.GRADER_PACKAGE, grader_dst,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "assignments"))
     for name in assignment_mod.available():
         _public_assignment(assignment_mod.ASSIGNMENTS_DIR / name, grader_dst / "assignments" / name)
     if with_data:

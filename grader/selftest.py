@@ -66,7 +66,8 @@ def suite_files(root: Path | None = None) -> list[str]:
     return found
 
 
-def run_suites(files: list[str], quick: bool, extra: tuple[str, ...] | list[str] = (), root: Path | None = None) -> dict:
+def run_suites(files: list[str], quick: bool, extra: tuple[str, ...] | list[str] = (),
+               root: Path | None = None) -> dict:
     """Run pytest on ``files`` with the plugin; return its results (see ``grader.selftest_plugin``)."""
     with tempfile.TemporaryDirectory(prefix="grader-selftest-") as tmp:
         out = Path(tmp) / "results.json"
@@ -75,7 +76,8 @@ def run_suites(files: list[str], quick: bool, extra: tuple[str, ...] | list[str]
                "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONPATH": path}  # the plugin: this grader's
         cmd = [sys.executable, "-m", "pytest", *files, "-p", "grader.selftest_plugin", "-q", "-rN",
                "-p", "no:cacheprovider", *extra]
-        proc = subprocess.run(cmd, cwd=_course_root() if root is None else root, env=env, capture_output=True, text=True)
+        proc = subprocess.run(cmd, cwd=_course_root() if root is None else root, env=env,
+                              capture_output=True, text=True)
         if not out.is_file():
             tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
             raise RuntimeError(f"pytest did not run the suites (exit status {proc.returncode}): {tail}")

@@ -90,7 +90,8 @@ The loader (given) resizes each image to a square and returns `objects [N, 6]`: 
 dataset = cn.CocoDetection(TINY / "annotations.json", TINY / "images", image_size=IMAGE_SIZE)
 image, objects = dataset[0]
 real = objects[objects[:, 5] > 0]
-print(f"{len(dataset)} images, classes {dataset.class_names}; image {tuple(image.shape)}, objects {tuple(objects.shape)}")
+print(f"{len(dataset)} images, classes {dataset.class_names}; "
+      f"image {tuple(image.shape)}, objects {tuple(objects.shape)}")
 print(real)
 plot.draw_objects(image, objects, class_names=dataset.class_names, title="sample 0: true boxes")'''),
     ("md", """\
@@ -127,7 +128,8 @@ print("CenterNetHead:", (2, 64, 16, 16), "->", tuple(points.shape))
 assert points.shape == (2, c + 4, 16, 16)
 assert 0 <= points[:, :c].min() and points[:, :c].max() <= 1, "class probabilities must be in [0, 1]"
 assert 0 <= points[:, c:c + 2].min() and points[:, c:c + 2].max() <= 1, "offsets must be in [0, 1]"
-assert (points[:, :c].sum(1) - 1).abs().max() > 1e-3, "the class probabilities sum to 1: a softmax, not a sigmoid per class"
+assert (points[:, :c].sum(1) - 1).abs().max() > 1e-3, (
+    "the class probabilities sum to 1: a softmax, not a sigmoid per class")
 public_checks("CenterNetHead")'''),
     ("md", """\
 ## Targets: objects to points
@@ -280,7 +282,8 @@ if OUT is not None:
     fresh.load_state_dict(torch.load(OUT, map_location="cpu", weights_only=True), strict=True)
     reloaded_map = train_full.evaluate_map50(fresh, val_set, device="cpu")
     size_mb = Path(OUT).stat().st_size / 2**20
-    print(f"{OUT}: {size_mb:.0f} MiB, val mAP@0.5 after reloading: {reloaded_map:.3f} (the bonus needs >= 0.7 on the test split)")
+    print(f"{OUT}: {size_mb:.0f} MiB, val mAP@0.5 after reloading: {reloaded_map:.3f} "
+          "(the bonus needs >= 0.7 on the test split)")
 else:
     print("no weights saved (set TRAIN_FULL_OUT)")'''),
 ]
@@ -346,7 +349,8 @@ component (the same as `grader run --public-only --assignment detection --only <
 all of them: `pytest tests/public/test_detection.py`). The grader adds hidden checks on top.
 
 Settings (environment variables): `COURSE_IMPL` (`student` by default; `reference` for instructors),
-`DETECTION_NOTEBOOK_STEPS` (training steps), `DETECTION_NOTEBOOK_THREADS` (torch threads; 1 on a busy machine), `DETECTION_NOTEBOOK_IMAGE_SIZE`, `DETECTION_NOTEBOOK_BACKBONE`,
+`DETECTION_NOTEBOOK_STEPS` (training steps), `DETECTION_NOTEBOOK_THREADS` (torch threads; 1 on a busy machine),
+`DETECTION_NOTEBOOK_IMAGE_SIZE`, `DETECTION_NOTEBOOK_BACKBONE`,
 `DETECTION_DATA` (data folder; default `data/generated/detection/`, which comes with the bundle)."""),
     ("code", DETECTION_SETUP),
     ("md", """\
@@ -443,8 +447,10 @@ boxes. (CIoU is offered for no points: `public_checks("CIoU")` checks yours.)"""
     ("code", '''\
 import torchvision
 g = torch.Generator().manual_seed(0)
-xy = torch.randint(0, 100, (1000, 2), generator=g); p = torch.cat([xy, xy + torch.randint(0, 60, (1000, 2), generator=g)], 1)
-xy = torch.randint(0, 100, (1000, 2), generator=g); q = torch.cat([xy, xy + torch.randint(0, 60, (1000, 2), generator=g)], 1)
+xy = torch.randint(0, 100, (1000, 2), generator=g)
+p = torch.cat([xy, xy + torch.randint(0, 60, (1000, 2), generator=g)], 1)
+xy = torch.randint(0, 100, (1000, 2), generator=g)
+q = torch.cat([xy, xy + torch.randint(0, 60, (1000, 2), generator=g)], 1)
 ours, theirs = det.diou_loss(p, q), torchvision.ops.distance_box_iou_loss(p, q, reduction="mean")
 print(f"diou_loss {float(ours):.6f} | torchvision {float(theirs):.6f}")
 assert torch.allclose(ours, theirs, atol=1e-5)
@@ -453,12 +459,14 @@ public_checks("DIoU")'''),
 ## 6. Training
 
 The given runner (`train.py`): AdamW, warm-up and cosine decay, TAL + quality focal loss + DIoU, the best state
-on the validation split kept. The reference reaches mAP@[.5:.95] 0.42 on the test split with the default budget (about 12 minutes on 2 CPU cores)
-(`python -m student.detection.train --steps 700 --image-size 160 --backbone test_efficientnet --neck-channels 48 --head-width 48 --predict-test`)."""),
+on the validation split kept. The reference reaches mAP@[.5:.95] 0.42 on the test split with the default budget
+(about 12 minutes on 2 CPU cores) (`python -m student.detection.train --steps 700 --image-size 160
+--backbone test_efficientnet --neck-channels 48 --head-width 48 --predict-test`)."""),
     ("code", '''\
 args = train_mod.parser().parse_args([
     "--steps", str(STEPS), "--image-size", str(IMAGE_SIZE), "--backbone", BACKBONE,
-    "--eval-every", "0", "--log-every", str(max(1, STEPS // 10)), "--batch-size", os.environ.get("DETECTION_NOTEBOOK_BATCH", "16"),
+    "--eval-every", "0", "--log-every", str(max(1, STEPS // 10)),
+    "--batch-size", os.environ.get("DETECTION_NOTEBOOK_BATCH", "16"),
     "--data", str(DATA), "--threads", str(THREADS)])
 result = train_mod.train(args)
 model = result["model"]
@@ -496,7 +504,8 @@ DETECTION_QUESTIONS = [
     ("Question 1", """\
 Which label assignment trains better: the seminar's fixed IoU-threshold assignment, or TAL? Compare the
 validation mAP and the loss curves, and explain why."""),
-    ("Question 2", "Which of your improvements (unfreezing backbone stages, FPN, decoupled head, TAL, DIoU) helped most, and why?"),
+    ("Question 2", "Which of your improvements (unfreezing backbone stages, FPN, decoupled head, TAL, DIoU) "
+                   "helped most, and why?"),
     ("Question 3", "Which change made no difference (or made things worse), and why do you think so?"),
 ]
 for _label, _question in DETECTION_QUESTIONS:
@@ -528,7 +537,8 @@ NOTEBOOKS = {"centernet_checks.ipynb": CHECKS_CELLS, "train_full.ipynb": TRAIN_F
 # A cell draws when it calls pyplot, the course's plot helpers (``plot.``) or builds a Figure.
 DRAWS = re.compile(r"\bplt\.(show|subplots|figure|imshow|plot)\(|\bplot\.\w+\(|\bFigure\(")
 # What would hide the pictures: another matplotlib backend than the inline one.
-OTHER_BACKEND = re.compile(r"matplotlib\.use\(|%matplotlib\s+(?!inline\b)\w|MPLBACKEND|pyplot\.switch_backend|plt\.switch_backend")
+OTHER_BACKEND = re.compile(r"matplotlib\.use\(|%matplotlib\s+(?!inline\b)\w|MPLBACKEND"
+                           r"|pyplot\.switch_backend|plt\.switch_backend")
 
 
 def cells_without_pictures(nb) -> list:

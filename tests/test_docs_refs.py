@@ -30,7 +30,8 @@ def citations(text: str) -> list[tuple[str, int]]:
 def cited_files():
     for top in SEARCHED:
         for path in sorted((ROOT / top).rglob("*")):
-            if path.suffix in (".py", ".md", ".toml") and path not in (DESIGN, THIS) and "__pycache__" not in path.parts:
+            if (path.suffix in (".py", ".md", ".toml") and path not in (DESIGN, THIS)
+                    and "__pycache__" not in path.parts):
                 found = citations(path.read_text(encoding="utf-8"))
                 if found:
                     yield path.relative_to(ROOT).as_posix(), found

@@ -45,14 +45,16 @@ def _code_cells(path: Path) -> list[str]:
 def test_notebook_shows_its_figures_inline(path):
     builder = _load(ROOT / "notebooks" / "build_notebooks.py", "_build_notebooks_material")
     cells = _code_cells(path)
-    assert cells[0].startswith("%matplotlib inline\n"), f"{path.name}: the first cell does not select the inline backend"
+    assert cells[0].startswith("%matplotlib inline\n"), (
+        f"{path.name}: the first cell does not select the inline backend")
     hiding = [line for cell in cells for line in cell.splitlines() if builder.OTHER_BACKEND.search(line)]
     assert not hiding, f"{path.name} switches to another backend: {hiding[0]!r}"
 
 
 def test_the_backend_pattern_finds_what_hides_figures():
     builder = _load(ROOT / "notebooks" / "build_notebooks.py", "_build_notebooks_material")
-    for line in ('matplotlib.use("Agg")', "%matplotlib agg", 'os.environ["MPLBACKEND"] = "Agg"', 'plt.switch_backend("agg")'):
+    for line in ('matplotlib.use("Agg")', "%matplotlib agg", 'os.environ["MPLBACKEND"] = "Agg"',
+                 'plt.switch_backend("agg")'):
         assert builder.OTHER_BACKEND.search(line), line
     assert not builder.OTHER_BACKEND.search("%matplotlib inline")
 

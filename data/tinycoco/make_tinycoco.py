@@ -42,25 +42,33 @@ DISC, SQUARE, TRIANGLE = 1, 3, 7
 # Layouts: (file name, width, height, how it is stored, objects). An object is
 # (category id, x, y, w, h): the pixels x..x+w-1, y..y+h-1 it covers, i.e. COCO bbox [x, y, w, h].
 LAYOUTS = [
-    ("000_rgb.jpg", 320, 240, "RGB", [(DISC, 40, 50, 60, 60), (SQUARE, 150, 40, 70, 70), (TRIANGLE, 230, 130, 70, 60)]),
-    ("001_portrait.jpg", 240, 320, "RGB", [(DISC, 30, 30, 80, 80), (TRIANGLE, 120, 170, 90, 80), (SQUARE, 40, 220, 60, 60)]),
-    ("002_square.png", 256, 256, "RGB", [(SQUARE, 30, 150, 80, 70), (DISC, 150, 40, 70, 90), (TRIANGLE, 150, 160, 60, 60)]),
+    ("000_rgb.jpg", 320, 240, "RGB",
+     [(DISC, 40, 50, 60, 60), (SQUARE, 150, 40, 70, 70), (TRIANGLE, 230, 130, 70, 60)]),
+    ("001_portrait.jpg", 240, 320, "RGB",
+     [(DISC, 30, 30, 80, 80), (TRIANGLE, 120, 170, 90, 80), (SQUARE, 40, 220, 60, 60)]),
+    ("002_square.png", 256, 256, "RGB",
+     [(SQUARE, 30, 150, 80, 70), (DISC, 150, 40, 70, 90), (TRIANGLE, 150, 160, 60, 60)]),
     # touching the left, right and bottom borders
     ("003_wide.jpg", 400, 200, "RGB", [(SQUARE, 0, 60, 70, 70), (DISC, 340, 40, 60, 60), (TRIANGLE, 170, 130, 80, 70)]),
     ("004_gray.jpg", 256, 192, "L", [(DISC, 20, 20, 70, 70), (SQUARE, 120, 90, 60, 60), (TRIANGLE, 180, 20, 60, 56)]),
-    ("005_cmyk.jpg", 288, 288, "CMYK", [(TRIANGLE, 30, 30, 100, 90), (DISC, 170, 60, 80, 80), (SQUARE, 90, 180, 80, 80)]),
+    ("005_cmyk.jpg", 288, 288, "CMYK",
+     [(TRIANGLE, 30, 30, 100, 90), (DISC, 170, 60, 80, 80), (SQUARE, 90, 180, 80, 80)]),
     ("006_empty.jpg", 224, 224, "RGB", []),
     ("007_crowd.jpg", 320, 256, "RGB", [(SQUARE, 20, 150, 70, 70), (TRIANGLE, 230, 160, 70, 70)]),
     # overlapping objects of the same class
-    ("008_overlap.jpg", 256, 256, "RGB", [(SQUARE, 30, 30, 90, 90), (SQUARE, 80, 80, 90, 90), (DISC, 150, 150, 70, 70), (DISC, 185, 170, 60, 60)]),
+    ("008_overlap.jpg", 256, 256, "RGB",
+     [(SQUARE, 30, 30, 90, 90), (SQUARE, 80, 80, 90, 90), (DISC, 150, 150, 70, 70), (DISC, 185, 170, 60, 60)]),
     # tiny objects and a medium one
-    ("009_tiny.jpg", 320, 320, "RGB", [(DISC, 20, 20, 8, 8), (SQUARE, 280, 40, 10, 10), (TRIANGLE, 60, 270, 12, 10), (DISC, 200, 250, 6, 6), (SQUARE, 110, 110, 90, 90)]),
+    ("009_tiny.jpg", 320, 320, "RGB",
+     [(DISC, 20, 20, 8, 8), (SQUARE, 280, 40, 10, 10), (TRIANGLE, 60, 270, 12, 10), (DISC, 200, 250, 6, 6),
+      (SQUARE, 110, 110, 90, 90)]),
     # one large object with a small one on top of it
     ("010_large.jpg", 256, 256, "RGB", [(DISC, 8, 8, 240, 240), (TRIANGLE, 100, 100, 50, 44)]),
     ("011_palette.png", 200, 160, "P", [(SQUARE, 20, 30, 60, 60), (TRIANGLE, 110, 60, 70, 64)]),
     ("012_rgba.png", 192, 192, "RGBA", [(DISC, 20, 100, 60, 60), (SQUARE, 110, 20, 60, 60)]),
     # a disc cut by the top border and a triangle touching the right border
-    ("013_border.jpg", 256, 200, "RGB", [(DISC, 90, 0, 70, 50), (TRIANGLE, 186, 100, 70, 70), (SQUARE, 10, 120, 60, 60)]),
+    ("013_border.jpg", 256, 200, "RGB",
+     [(DISC, 90, 0, 70, 50), (TRIANGLE, 186, 100, 70, 70), (SQUARE, 10, 120, 60, 60)]),
     ("014_random.jpg", 288, 224, "RGB", "random"),
     ("015_random.jpg", 224, 288, "RGB", "random"),
 ]

@@ -310,7 +310,8 @@ def compare_tensors(
     worst = (f"worst at index {idx}" if is_hidden()
              else f"worst at index {idx}: expected {_fmt(float(e[idx]))}, got {_fmt(float(a[idx]))}")
     return (
-        f"{name}: {int(bad.sum())} of {a.numel()} elements ({100.0 * float(bad.float().mean()):.3g}%) out of tolerance; "
+        f"{name}: {int(bad.sum())} of {a.numel()} elements ({100.0 * float(bad.float().mean()):.3g}%) "
+        "out of tolerance; "
         f"max abs error {_fmt(float(diff.max()))}, max rel error {rel_text}; "
         f"{worst} (tolerance atol={atol:g}, rtol={rtol:g})"
     )

@@ -152,7 +152,8 @@ def train_full(
         if eval_every and step % eval_every == 0 and step < steps:
             val_steps.append(step)
             val_maps.append(evaluate_map50(net, val_set, device))
-            print(f"step {step:5d}  val mAP@0.5 {val_maps[-1]:.3f}  ({time.perf_counter() - started:.0f} s)", flush=True)
+            print(f"step {step:5d}  val mAP@0.5 {val_maps[-1]:.3f}  ({time.perf_counter() - started:.0f} s)",
+                  flush=True)
         return False
 
     history = train(train_set, net=net, batch_size=batch_size, lr=lr, steps=steps, seed=seed, device=device,

@@ -114,7 +114,8 @@ class Backbone(nn.Module):
         for p in self.body.parameters():
             p.requires_grad_(False)
         stages = feature_stages(self.body)
-        names = {n for stage in stages[len(stages) - min(unfreeze_last, len(stages)):] for n in stage} if unfreeze_last > 0 else set()
+        names = ({n for stage in stages[len(stages) - min(unfreeze_last, len(stages)):] for n in stage}
+                 if unfreeze_last > 0 else set())
         for name, p in self.body.named_parameters():
             if name in names:
                 p.requires_grad_(True)

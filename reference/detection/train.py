@@ -143,7 +143,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--out", default=None, help="folder for model.pt and history.json")
     p.add_argument("--predict-test", action="store_true", help="write the challenge's predictions file")
-    p.add_argument("--predictions", default=None, help=f"where to write it (default: {PREDICTIONS_FILE} next to this file)")
+    p.add_argument("--predictions", default=None,
+                   help=f"where to write it (default: {PREDICTIONS_FILE} next to this file)")
     return p
 
 

@@ -72,7 +72,8 @@ def submission(tmp_path: Path, weights=None) -> tuple[str, Path]:
     _made[0] += 1
     name = f"bonus_sub_{_made[0]}"
     pkg = tmp_path / name / "centernet"
-    shutil.copytree(ROOT / "reference" / "centernet", pkg, ignore=shutil.ignore_patterns("__pycache__", *SUBMISSION_OUTPUTS))
+    shutil.copytree(ROOT / "reference" / "centernet", pkg,
+                    ignore=shutil.ignore_patterns("__pycache__", *SUBMISSION_OUTPUTS))
     (tmp_path / name / "__init__.py").write_text("")
     if isinstance(weights, bytes):
         (pkg / "weights.pt").write_bytes(weights)

@@ -23,7 +23,8 @@ def test_stage_names_not_torchvision_are_named(centernet, tmp_path):
     for check_id in ("resnet34.state_dict_keys", "resnet34.torchvision_features", "resnet34.train_mode"):
         message = checks[check_id].message
         assert checks[check_id].status == "failed"
-        assert "expected torchvision's names (conv1, bn1, layer1..layer4); found block1, block2, block3, block4" in message
+        assert ("expected torchvision's names (conv1, bn1, layer1..layer4); "
+                "found block1, block2, block3, block4") in message
         assert "blocks;" not in message and "Missing key" not in message
 
 

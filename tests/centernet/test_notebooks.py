@@ -83,7 +83,8 @@ def test_committed_notebooks_are_built_and_clean():
     builder = _builder()
     assert not builder.stale(), "notebooks are stale: run `python notebooks/build_notebooks.py`"
     committed = {p.name for p in NOTEBOOKS.glob("*.ipynb")}
-    assert committed == set(builder.NOTEBOOKS), f"not written by build_notebooks.py: {committed - set(builder.NOTEBOOKS)}"
+    assert committed == set(builder.NOTEBOOKS), (
+        f"not written by build_notebooks.py: {committed - set(builder.NOTEBOOKS)}")
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
@@ -149,7 +150,8 @@ def test_train_full_notebook_stops_at_the_first_stub(small_cocogen, tmp_path):
 
 
 def _variants():
-    spec = importlib.util.spec_from_file_location("_centernet_notebook_variants", Path(__file__).with_name("variants.py"))
+    spec = importlib.util.spec_from_file_location("_centernet_notebook_variants",
+                                                  Path(__file__).with_name("variants.py"))
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

@@ -154,7 +154,8 @@ def test_the_originals_laxer_behaviour_loses_its_points_and_names_the_difference
     others = [comp for comp_name, comp in results.items() if comp_name != component]
     assert all(comp.score == pytest.approx(comp.max_score) for comp in others), _summary(results)
     messages = [chk.message for chk in own.checks if chk.status != "passed"]
-    assert any("original course" in m for m in messages), "no failing check names the difference:\n" + "\n".join(messages)
+    assert any("original course" in m for m in messages), (
+        "no failing check names the difference:\n" + "\n".join(messages))
 
 
 # --------------------------------------------------------------------------------------------

@@ -70,10 +70,14 @@ WRONG = [
        note="the original's defaults as they are: kernel 3, stride 2, padding 1, output_padding 0 gives 2H-1"),
     # HeadlessResnet34
     _v("resnet18_blocks", "HeadlessResnet34",
-       ("backbone.py", "_make_stage(64, 64, num_blocks=3, stride=1)", "_make_stage(64, 64, num_blocks=2, stride=1)"),
-       ("backbone.py", "_make_stage(64, 128, num_blocks=4, stride=2)", "_make_stage(64, 128, num_blocks=2, stride=2)"),
-       ("backbone.py", "_make_stage(128, 256, num_blocks=6, stride=2)", "_make_stage(128, 256, num_blocks=2, stride=2)"),
-       ("backbone.py", "_make_stage(256, 512, num_blocks=3, stride=2)", "_make_stage(256, 512, num_blocks=2, stride=2)"),
+       ("backbone.py", "_make_stage(64, 64, num_blocks=3, stride=1)",
+        "_make_stage(64, 64, num_blocks=2, stride=1)"),
+       ("backbone.py", "_make_stage(64, 128, num_blocks=4, stride=2)",
+        "_make_stage(64, 128, num_blocks=2, stride=2)"),
+       ("backbone.py", "_make_stage(128, 256, num_blocks=6, stride=2)",
+        "_make_stage(128, 256, num_blocks=2, stride=2)"),
+       ("backbone.py", "_make_stage(256, 512, num_blocks=3, stride=2)",
+        "_make_stage(256, 512, num_blocks=2, stride=2)"),
        note="ResNet-18 block counts 2-2-2-2"),
     _v("resnet_stride_in_conv2", "HeadlessResnet34",
        ("backbone.py", "self.conv1 = _conv3x3(in_channels, out_channels, stride)",
@@ -85,7 +89,8 @@ WRONG = [
        *[("backbone.py", f"self.layer{i} = _make_stage", f"self.block{i} = _make_stage") for i in range(1, 5)],
        ("backbone.py", "        x = self.layer1(x)\n        x = self.layer2(x)\n        x = self.layer3(x)\n"
                        "        return self.layer4(x)\n",
-        "        x = self.block1(x)\n        x = self.block2(x)\n        x = self.block3(x)\n        return self.block4(x)\n"),
+        "        x = self.block1(x)\n        x = self.block2(x)\n        x = self.block3(x)\n"
+        "        return self.block4(x)\n"),
        note="stages named block1..block4: torchvision's state_dict does not load (issue 10.4's message)"),
     # CenterNetHead
     _v("head_softmax", "CenterNetHead",
@@ -93,7 +98,8 @@ WRONG = [
         "class_heatmap = torch.softmax(self.class_branch(input_t), dim=1)"),
        note="softmax over classes instead of a sigmoid per class"),
     _v("head_raw_offsets", "CenterNetHead",
-       ("head.py", "offset_map = torch.sigmoid(self.offset_branch(input_t))", "offset_map = self.offset_branch(input_t)"),
+       ("head.py", "offset_map = torch.sigmoid(self.offset_branch(input_t))",
+        "offset_map = self.offset_branch(input_t)"),
        note="offsets without an activation leave [0, 1]"),
     # CenterNetLoss
     _v("focal_negatives_target0", "CenterNetLoss",
@@ -116,8 +122,10 @@ WRONG = [
        note="L1 summed over all pixels instead of the object centres"),
     # ObjectsToPoints
     _v("locations_round", "ObjectsToPoints",
-       ("convert.py", "y_idx = objects[..., 0].reshape(-1).floor().long()", "y_idx = objects[..., 0].reshape(-1).round().long()"),
-       ("convert.py", "x_idx = objects[..., 1].reshape(-1).floor().long()", "x_idx = objects[..., 1].reshape(-1).round().long()"),
+       ("convert.py", "y_idx = objects[..., 0].reshape(-1).floor().long()",
+        "y_idx = objects[..., 0].reshape(-1).round().long()"),
+       ("convert.py", "x_idx = objects[..., 1].reshape(-1).floor().long()",
+        "x_idx = objects[..., 1].reshape(-1).round().long()"),
        note="round() instead of floor() for the locations"),
     _v("offsets_dy_dx_swapped", "ObjectsToPoints",
        ("convert.py", "return y - y.floor(), x - x.floor()", "return x - x.floor(), y - y.floor()")),
@@ -296,7 +304,8 @@ CORRECT = [
         "            for block in stage:\n"
         "                x = block(x)\n"
         "        return x\n"),
-       ("backbone.py", "        return self.relu(out + identity)\n", "        out += identity\n        return self.relu(out)\n"),
+       ("backbone.py", "        return self.relu(out + identity)\n",
+        "        out += identity\n        return self.relu(out)\n"),
        note="stages as ModuleList looped in forward; in-place residual add"),
     _v("head_exp_sizes_plain_init", None,
        ("head.py", "size_map = self.size_branch(input_t)  # no activation, as in the paper",
@@ -313,7 +322,8 @@ CORRECT = [
        ("convert.py", "        top_scores, top_idx = scores.topk(k, dim=1)  # [B, k], sorted descending\n",
         "        top_idx = scores.argsort(dim=1, descending=True)[:, :k]\n"
         "        top_scores = scores.gather(1, top_idx)\n"),
-       ("convert.py", "class_idx = top_idx // (h * w)", "class_idx = torch.div(top_idx, h * w, rounding_mode=\"floor\")"),
+       ("convert.py", "class_idx = top_idx // (h * w)",
+        "class_idx = torch.div(top_idx, h * w, rounding_mode=\"floor\")"),
        note="a full argsort instead of topk"),
     _v("nms_zeroes_boxes", None,
        ("network.py", "return torch.cat([peaks, points[:, c:]], dim=1)",
@@ -335,7 +345,7 @@ POINTS_LOST = {
     "upscale_2h_minus_1": 1.5,  # shapes (2 + 1 of 4 weight); still learnable
     "resnet18_blocks": 1.75,  # keys, features, train mode; the output shape is right
     "resnet_stride_in_conv2": 1.5,
-    "resnet_stage_names": 1.75,  # nothing loads: keys, features, train mode; the output shape is right  # features and train mode; names and shape right
+    "resnet_stage_names": 1.75,  # nothing loads: keys, features, train mode; the output shape is right
     "head_softmax": 8 / 7,  # independent classes (3 of 7) and 'no object' (1 of 7)
     "head_raw_offsets": 2 / 7,  # value ranges (1 of 7)
     "focal_negatives_target0": 1.0,  # focal hand, focal random, forward values (4 of 8)
@@ -381,7 +391,8 @@ TRAINING_CORRECT = [
        ("head.py", "        nn.init.constant_(self.class_branch[-1].bias, -math.log((1 - prior) / prior))\n", ""),
        note="PyTorch's default initialisation: class probabilities start near 0.5 (no prior bias)"),
     _v("head_exp_sizes", None,
-       ("head.py", "size_map = self.size_branch(x)  # no activation, as in the paper", "size_map = torch.exp(self.size_branch(x))"),
+       ("head.py", "size_map = self.size_branch(x)  # no activation, as in the paper",
+        "size_map = torch.exp(self.size_branch(x))"),
        note="sizes predicted through exp (with the prior bias)"),
 ]
 

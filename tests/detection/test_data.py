@@ -42,7 +42,8 @@ def test_generator_is_deterministic_and_hides_test_annotations(tmp_path):
     assert {a["category_id"] for a in train["annotations"]} <= {1, 2, 3, 4}
     # the annotations-only path (what the grader regenerates) gives the same file
     mk.main(["--out", str(tmp_path / "c"), "--test", "4", "--annotations-only"])
-    assert (tmp_path / "c" / "hidden" / "test.json").read_text() == (tmp_path / "a" / "hidden" / "test.json").read_text()
+    assert ((tmp_path / "c" / "hidden" / "test.json").read_text()
+            == (tmp_path / "a" / "hidden" / "test.json").read_text())
     assert not (tmp_path / "c" / "test").exists()
 
 

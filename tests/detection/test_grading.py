@@ -66,7 +66,8 @@ def test_stubs_score_zero_not_attempted(assignment, reference):
         if r.manual:
             continue
         assert r.score == 0, r.name
-        assert [c.status for c in r.checks] == ["not_attempted"] * len(r.checks), (r.name, [c.message for c in r.checks])
+        assert [c.status for c in r.checks] == ["not_attempted"] * len(r.checks), (
+            r.name, [c.message for c in r.checks])
 
 
 def _grade_variant(assignment, reference, tmp_path, variant):
@@ -161,7 +162,8 @@ def test_verdicts_do_not_depend_on_the_secret_draw(assignment, tmp_path):
                 want = 0 if wrong and r.name == variant.component else r.max_score
                 if abs(r.score - want) > 1e-9:
                     problems.append(f"{variant.name}, seed {run.seed}: {r.name} {r.score:g}/{r.max_score:g} "
-                                    f"(expected {want:g}): {[c.message[:120] for c in r.checks if c.status != 'passed']}")
+                                    f"(expected {want:g}): "
+                                    f"{[c.message[:120] for c in r.checks if c.status != 'passed']}")
     assert not problems, "\n".join(problems)
 
 

@@ -31,7 +31,8 @@ def _hostile_package(submission: Path) -> None:
     text = assigner.read_text()
     marker = "\nimport torch\n"
     assert marker in text, "the stub's imports changed: update the hostile fixture's insertion point"
-    assigner.write_text(text.replace(marker, marker + "\nfrom . import _payload  # noqa: F401 - HOSTILE: runs at import\n", 1))
+    assigner.write_text(text.replace(
+        marker, marker + "\nfrom . import _payload  # noqa: F401 - HOSTILE: runs at import\n", 1))
 
 
 def _grade_hostile(tmp_path, head_flags=None, *extra: str) -> dict:

@@ -28,7 +28,8 @@ def test_notebook_runs_with_the_reference(tmp_path, monkeypatch):
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's own default: what a student sees
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                                     resources={"metadata": {"path": str(ROOT)}})
     client.execute()
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "implementation: reference.detection" in text

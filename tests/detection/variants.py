@@ -44,7 +44,8 @@ WRONG = [
         ("head.py", "obj = self.obj_pred(reg_features)", "obj = self.obj_pred(self.cls_tower(x))"),
     ), "objectness computed from the classification tower (YOLOX: from the regression branch)"),
     Variant("head_objectness_all_deltas_first", "Head", (
-        ("head.py", "box = torch.cat([deltas.view(b, self.num_anchors, 4, h, w), obj.view(b, self.num_anchors, 1, h, w)], dim=2)",
+        ("head.py", "box = torch.cat([deltas.view(b, self.num_anchors, 4, h, w), "
+                    "obj.view(b, self.num_anchors, 1, h, w)], dim=2)",
          "box = torch.cat([deltas, obj], dim=1)"),
     ), "[all deltas, all objectness] instead of 5 channels per anchor"),
     Variant("tal_swapped_exponents", "TAL", (
@@ -84,7 +85,8 @@ WRONG = [
          "    p, g = pred_boxes, gt_boxes\n"
          "    cw = torch.max(p[:, 2], g[:, 2]) - torch.min(p[:, 0], g[:, 0])\n"
          "    ch = torch.max(p[:, 3], g[:, 3]) - torch.min(p[:, 1], g[:, 1])\n"
-         "    d2 = ((p[:, 0] + p[:, 2] - g[:, 0] - g[:, 2]) / 2) ** 2 + ((p[:, 1] + p[:, 3] - g[:, 1] - g[:, 3]) / 2) ** 2\n"
+         "    d2 = ((p[:, 0] + p[:, 2] - g[:, 0] - g[:, 2]) / 2) ** 2 "
+         "+ ((p[:, 1] + p[:, 3] - g[:, 1] - g[:, 3]) / 2) ** 2\n"
          "    loss = 1 - _iou + d2 / (cw * ch + eps)"),
     ), "divides by the enclosing box's area instead of its squared diagonal"),
     Variant("diou_float16_without_upcast", "DIoU", (

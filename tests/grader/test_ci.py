@@ -72,9 +72,11 @@ def workflow_problems(text: str) -> list[str]:
             allowed = {"grade": {"DETECTION_TEST_SEED", "token"}}.get(job_name, set())
             if set(secret_uses) - allowed:
                 out.append(f"{where}: secrets given to {sorted(set(secret_uses) - allowed)}")
-            if step.get("with", {}).get("token") and step["with"].get("repository") != "${{ env.COURSE_REPOSITORY }}":
+            if (step.get("with", {}).get("token")
+                    and step["with"].get("repository") != "${{ env.COURSE_REPOSITORY }}"):
                 out.append(f"{where}: a token is given to a checkout other than the course's")
-            if "actions/checkout" in step.get("uses", "") and step.get("with", {}).get("persist-credentials") is not False:
+            if ("actions/checkout" in step.get("uses", "")
+                    and step.get("with", {}).get("persist-credentials") is not False):
                 out.append(f"{where}: the checkout keeps its credentials")
     grade_steps = jobs["grade"]["steps"]
     pr = [s for s in grade_steps if "pull_request.head" in str(s.get("with", {}))]
@@ -100,7 +102,8 @@ def test_workflow_follows_the_trust_model():
     (lambda t: t.replace("          path: submission\n          persist-credentials: false\n",
                          "          path: submission\n"), "keeps its credentials"),
     (lambda t: t.replace("          GH_TOKEN: ${{ github.token }}\n",
-                         "          GH_TOKEN: ${{ github.token }}\n          SEED: ${{ secrets.DETECTION_TEST_SEED }}\n"),
+                         "          GH_TOKEN: ${{ github.token }}\n"
+                         "          SEED: ${{ secrets.DETECTION_TEST_SEED }}\n"),
      "secrets given to"),
     (lambda t: t.replace("    environment: grading\n", ""), "'grading' environment"),
 ])
@@ -145,7 +148,8 @@ def test_bad_invocations_are_one_line(tmp_path, capsys, argv, message):
 def test_init_ci_writes_once_and_pins_this_checkout(tmp_path, capsys):
     assert ci.main([str(tmp_path), "--course-repo", "org/kit"]) == 0
     doc = yaml.safe_load((tmp_path / ci.WORKFLOW).read_text())
-    head = subprocess.run(["git", "-C", str(ROOT_DIR), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "-C", str(ROOT_DIR), "rev-parse", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
     assert doc["env"]["COURSE_REF"] == head and doc["env"]["COURSE_REPOSITORY"] == "org/kit"
     assert ci.main([str(tmp_path), "--course-repo", "org/kit"]) == 2
     assert "already exists" in capsys.readouterr().err
@@ -310,7 +314,8 @@ def test_comment_is_posted_once_then_updated_in_place(stubs_run, tmp_path):
     body = calls[0]["body"]
     assert body.startswith(ci.MARKER) and "UpscaleTwiceLayer" in body and "github.invalid" in body
     # the bot's earlier comment is edited; a student's comment that copies the marker is left alone
-    calls = _comment(runner, tmp_path, [{"id": 41, "user": {"login": "student"}, "body": ci.MARKER + " fake"},
-                                        {"id": 42, "user": {"login": "github-actions[bot]"}, "body": ci.MARKER + "\nold"},
-                                        {"id": 43, "user": {"login": "github-actions[bot]"}, "body": "another bot note"}])
+    calls = _comment(runner, tmp_path, [
+        {"id": 41, "user": {"login": "student"}, "body": ci.MARKER + " fake"},
+        {"id": 42, "user": {"login": "github-actions[bot]"}, "body": ci.MARKER + "\nold"},
+        {"id": 43, "user": {"login": "github-actions[bot]"}, "body": "another bot note"}])
     assert [(c["method"], c["path"]) for c in calls] == [("PATCH", "repos/org/student-repo/issues/comments/42")]

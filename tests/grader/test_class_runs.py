@@ -116,7 +116,8 @@ def test_parallel_isolated_class_with_hostile_and_broken_members(tmp_path, capsy
     assert rows["looper"]["toy/Cube"] == "0" and rows["looper"]["toy/Add"] == "2"
     assert rows["corrupt"]["status"].startswith("error: ")
     looper = json.loads((out_dir / "submissions" / "looper" / "report.json").read_text())
-    assert {c["status"] for comp in looper["components"] if comp["name"] == "Cube" for c in comp["checks"]} == {"timeout"}
+    assert {c["status"] for comp in looper["components"] if comp["name"] == "Cube"
+            for c in comp["checks"]} == {"timeout"}
     progress = re.findall(r"^\[(\d)/8\] (\S+) ", out, re.M)
     assert sorted(n for _, n in progress) == sorted(rows) and sorted(int(k) for k, _ in progress) == list(range(1, 9))
     assert "2 jobs" in out and "; 0 reference probe(s) re-run in jobs" in out  # not "; 10 ..."

@@ -127,8 +127,8 @@ def test_an_installed_grader_grades_the_course_from_elsewhere(wheel, tmp_path):
     from an unrelated directory with --course-dir: the reference gets the points, through the
     isolated worker, and the worker saw the installed grader covered (a secret)."""
     site = tmp_path / "site"
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                           str(wheel)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

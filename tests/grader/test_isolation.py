@@ -288,8 +288,8 @@ def test_unprivileged_launch_path(tmp_path):
         (lib / "submission" / "__init__.py").write_text("")
         (lib / "submission" / "toy" / "__init__.py").write_text(
             "import ctypes, os, socket\nfound = []\n"
-            f"found.append('engine.py: ' + ('visible' if os.path.exists({str(ROOT / 'grader' / 'core' / 'engine.py')!r}) "
-            "else 'hidden'))\n"
+            "found.append('engine.py: ' + ('visible' if os.path.exists("
+            f"{str(ROOT / 'grader' / 'core' / 'engine.py')!r}) else 'hidden'))\n"
             "found.append('/root: ' + ('visible' if os.path.isdir('/root') and os.listdir('/root') else 'hidden'))\n"
             "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\nexcept OSError as e:\n"
             "    found.append(f'net: {e.errno}')\n"
@@ -527,8 +527,8 @@ def test_given_training_loop_is_the_courses(tmp_path, toy_reference):
         package = copy_package(src, tmp_path / name)
         if name == "no_train":
             (package / "toy" / "_targets.py").write_text("PORT = 1\nSECRET_FILES = []\nREPORT_FILES = []\n")
-        reports[name] = grade_submission(resolve(package, ["toy"]), [given], toy_reference.__class__(toy_reference.inner),
-                                         options)
+        reports[name] = grade_submission(resolve(package, ["toy"]), [given],
+                                         toy_reference.__class__(toy_reference.inner), options)
     fake = {c.id: c for _, c in reports["fake"].checks()}["train.losses"]
     assert fake.status != "passed" and reports["fake"].score == 0, fake.message
     assert "not implemented" in fake.message.lower(), fake.message

@@ -75,7 +75,8 @@ def test_generate_release_and_grade_the_new_assignment(course, tmp_path):
 
     # the reference gets every automatic point, the generated stubs get none (in-process: the toy
     # course has no worker-specific set-up either way; the isolated worker is tested elsewhere)
-    ref = _grader(course, "run", "--reference", "--assignment", "toy", "--in-process", "--json", str(tmp_path / "r.json"))
+    ref = _grader(course, "run", "--reference", "--assignment", "toy", "--in-process",
+                  "--json", str(tmp_path / "r.json"))
     assert ref.returncode == 0, ref.stdout[-1500:] + ref.stderr[-1500:]
     automatic = [c for c in json.loads((tmp_path / "r.json").read_text())["components"] if not c["manual"]]
     assert automatic and all(c["score"] == c["max_score"] > 0 for c in automatic), automatic

@@ -127,6 +127,7 @@ def test_class_run_writes_a_gradebook(tmp_path, capsys):
         ("dave", "0", "0", "error")]
     for name in ("alice", "bob", "carol"):
         assert json.loads((out_dir / "submissions" / name / "report.json").read_text())["submission"]["name"] == name
-        assert (out_dir / "submissions" / name / "results.json").is_file() and (out_dir / "submissions" / name / "report.md").is_file()
+        assert ((out_dir / "submissions" / name / "results.json").is_file()
+                and (out_dir / "submissions" / name / "report.md").is_file())
     combined = json.loads((tmp_path / "class.json").read_text())
     assert [s["submission"]["name"] for s in combined["submissions"]] == ["alice", "bob", "carol", "dave"]

@@ -119,8 +119,8 @@ def test_a_removed_name_leaves_only_the_imports_of_its_own_module():
         "probes/__init__.py": "from .a import pub, hid\n__all__ = ['pub', 'hid']\n",
         "probes/a.py": "def pub(pkg):\n    return {}\n\n\ndef hid(pkg):\n    return {}\n",
         "verdicts/__init__.py": "from .v import CHECKS, pub\n",
-        "verdicts/v.py": ("CHECKS = object()\n\n\n@CHECKS.verdict('c.hidden', probe='hid')\ndef pub(actual, expected):\n"
-                          "    return None\n"),
+        "verdicts/v.py": ("CHECKS = object()\n\n\n@CHECKS.verdict('c.hidden', probe='hid')\n"
+                          "def pub(actual, expected):\n    return None\n"),
     }
     out = release.public_sources(sources, {"c.hidden"}, {"pub", "CHECKS"})
     assert out["probes/__init__.py"] == "from .a import pub\n__all__ = ['pub']\n"

@@ -148,7 +148,8 @@ def bundle(tmp_path_factory):
 def test_the_bundle_ships_no_hidden_code_or_constant(bundle, name):
     assert distinctive_lines(name), f"{name}: nothing hidden to look for (the scan would prove nothing)"
     found = leaks(bundle, name)
-    assert not found, f"{len(found)} hidden line(s) of {name} in the bundle, e.g.\n" + "\n".join(f"{f}: {label}: {line[:80]}" for f, label, line in found[:10])
+    assert not found, (f"{len(found)} hidden line(s) of {name} in the bundle, e.g.\n"
+                       + "\n".join(f"{f}: {label}: {line[:80]}" for f, label, line in found[:10]))
 
 
 @pytest.mark.parametrize("name", assignment_mod.available())

@@ -159,7 +159,8 @@ def test_markdown_table(cli_runs):
     assert "| Assignment | Component | Status | Score |" in md
     assert "| toy | Scale | ✅ passed | 2 / 2 |" in md
     assert "| toy | Report (manual) | ❌ failed (reviewed) | 1.5 / 2 |" in md
-    assert "**Score: 5 / 7 + bonus 0 / 1 = 5**" in md and "| **toy** | **total** | | **5 / 7 + bonus 0 / 1 = 5** |" in md
+    assert "**Score: 5 / 7 + bonus 0 / 1 = 5**" in md
+    assert "| **toy** | **total** | | **5 / 7 + bonus 0 / 1 = 5** |" in md
     assert "subtracts instead of adding" in md and "`relu.values`" in md
 
 
@@ -300,12 +301,15 @@ def test_totals_keep_the_bonus_apart_in_every_format(toy, toy_reference, tmp_pat
     gs = to_gradescope(report)
     assert gs["score"] == 6 and gs["output"].startswith(f"Score: {totals}")
     js = json.loads(rep.to_json(report))
-    assert (js["score"], js["regular_score"], js["max_score"], js["bonus_score"], js["bonus_max_score"]) == (6, 5, 7, 1, 1)
+    assert (js["score"], js["regular_score"], js["max_score"], js["bonus_score"],
+            js["bonus_max_score"]) == (6, 5, 7, 1, 1)
     assert (js["assignments"][0]["regular_score"], js["assignments"][0]["score"]) == (5, 6)
-    props = {p.get("name"): p.get("value") for p in ET.fromstring(rep.to_junit(report).split("\n", 1)[1]).iter("property")}
+    props = {p.get("name"): p.get("value")
+             for p in ET.fromstring(rep.to_junit(report).split("\n", 1)[1]).iter("property")}
     assert props == {"score": "6", "regular_score": "5", "max_score": "7", "bonus_score": "1", "bonus_max_score": "1"}
     (row,) = csv.DictReader(io.StringIO(rep.to_csv([report])))
-    assert [row[k] for k in ("score", "max_score", "bonus_score", "bonus_max_score", "total")] == ["5", "7", "1", "1", "6"]
+    assert [row[k] for k in ("score", "max_score", "bonus_score", "bonus_max_score", "total")] \
+        == ["5", "7", "1", "1", "6"]
     assert [row[f"toy {k}"] for k in ("score", "max_score", "bonus_score", "bonus_max_score", "total")] \
         == ["5", "7", "1", "1", "6"]
     assert "| toyref | 5 / 7 | 1 / 1 | 6 | graded |" in rep.class_markdown([report])
@@ -346,8 +350,8 @@ def test_passed_checks_show_their_message_with_verbose_only(capsys):
     assert "shape ok" in rep.progress_line("toy", "Add", _check("passed", "shape ok"), verbose=True)
     quiet_ones = {}
     for flag in ("-v", None):
-        code, out, err = run_cli(toy_args(str(SUBS / "wrong"), "--in-process", "--only", "Add", *([flag] if flag else [])),
-                                 capsys)
+        code, out, err = run_cli(
+            toy_args(str(SUBS / "wrong"), "--in-process", "--only", "Add", *([flag] if flag else [])), capsys)
         assert code == 0, err
         quiet_ones[flag] = out
     assert "shape ok" in quiet_ones["-v"] and "shape ok" not in quiet_ones[None]

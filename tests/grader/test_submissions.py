@@ -150,8 +150,8 @@ def test_class_run_gives_a_linked_submission_its_error_row(tmp_path, capsys):
     copy_package(SUBS / "wrong", cls / "bob" / "student")
     (cls / "alice").mkdir()
     (cls / "alice" / "student").symlink_to(TOYREF)
-    code, out, err = run_cli(toy_args("--class", str(cls), "--in-process", "--report-dir", str(tmp_path / "reports"), "-q"),
-                             capsys)
+    code, out, err = run_cli(
+        toy_args("--class", str(cls), "--in-process", "--report-dir", str(tmp_path / "reports"), "-q"), capsys)
     assert "alice" in err and "`student` is a symbolic link to outside the submission" in err, err
     rows = (tmp_path / "reports" / "gradebook.csv").read_text()
     assert "bob" in rows and "alice" in rows
