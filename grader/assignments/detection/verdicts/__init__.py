@@ -18,7 +18,7 @@ from __future__ import annotations
 # in the rubric's order: the order of registration is the order of the checks
 from . import backbone, neck, head, tal, box_loss, map_challenge, answers  # noqa: F401 - importing registers them
 from .common import CHECKS
-from .hidden_data import HiddenDataFault, hidden_test_annotations, released_test_images
+from .challenge_data import HiddenDataFault, hidden_test_annotations, released_test_images
 from .map_challenge import RUBRIC_SETTINGS, map_of_detections, map_tiers, scorable
 
 __all__ = ["CHECKS", "RUBRIC_SETTINGS", "HiddenDataFault", "hidden_test_annotations", "map_of_detections",

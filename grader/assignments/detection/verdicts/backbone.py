@@ -68,10 +68,10 @@ def verdict_backbone_public(actual, expected) -> Verdict:
     return verdict_from(problems, "shapes, order and frozen/trainable parameters are right")
 
 
-# name lists differ in length when wrong: structure="none"
 @CHECKS.verdict("backbone.models", probe="backbone_models",
                 description="resnet18 and efficientnet_b0: trainable parameters for every unfreeze_last",
-                differential=True, timeout_factor=10.0, timeout_floor=60.0, structure="none")
+                differential=True, timeout_factor=10.0, timeout_floor=60.0,
+                structure="none")  # name lists differ in length when wrong
 def verdict_backbone_models(actual, expected) -> Verdict:
     problems = []
     if not isinstance(actual, dict):

@@ -14,7 +14,7 @@ from grader.core import api
 from grader.core.api import Verdict, failed, partial, passed
 
 from .common import _T, CHECKS, _shaped
-from .hidden_data import HiddenDataFault, hidden_test_annotations
+from .challenge_data import HiddenDataFault, hidden_test_annotations
 
 RUBRIC_SETTINGS = ("map",)  # the rubric's [map] table: the mAP challenge's tiers (map_tiers)
 
@@ -216,10 +216,11 @@ def _map_verdict(actual, grade) -> Verdict:
     return grade(value, text)
 
 
-# the verdict may build the hidden annotations (about 3 s) and score up to 30 000 detections in up
-# to five box readings (about 15 s on a busy 2-core machine): a generous budget
 @CHECKS.verdict("map.regular", probe="map_predictions",
-                description="mAP@[.5:.95] of predictions_test.json on the hidden test split: >= 0.05 half, >= 0.1 full",
+                description="mAP@[.5:.95] of predictions_test.json on the hidden test split: >= 0.05 half, "
+                            ">= 0.1 full",
+                # the verdict may build the hidden annotations (about 3 s) and score up to 30 000 detections
+                # in up to five box readings (about 15 s on a busy 2-core machine): a generous budget
                 verdict_budget=300.0)
 @_shaped({"detections": _T})
 def verdict_map_regular(actual, expected) -> Verdict:
