@@ -68,7 +68,8 @@ def test_bundle_rubrics_are_public_only_and_load(bundle):
         hidden_only = {full.check(rc.id).probe for _, rc in full.rubric.all_checks() if rc.visibility == "hidden"} - {
             full.check(rc.id).probe for _, rc in full.rubric.all_checks() if rc.visibility == "public"}
         directory = bundle / "grader" / "assignments" / name
-        text = "".join(p.read_text() for p in sorted(directory.glob("probes.py")) + sorted(directory.glob("probes/*.py")))
+        files = sorted(directory.glob("probes.py")) + sorted(directory.glob("probes/*.py"))  # a module or a package
+        text = "".join(p.read_text() for p in files)
         for probe in hidden_only:
             assert f"def {probe}(" not in text
 
