@@ -67,7 +67,9 @@ def test_bundle_rubrics_are_public_only_and_load(bundle):
         full = assignment_mod.load(name)
         hidden_only = {full.check(rc.id).probe for _, rc in full.rubric.all_checks() if rc.visibility == "hidden"} - {
             full.check(rc.id).probe for _, rc in full.rubric.all_checks() if rc.visibility == "public"}
-        text = (bundle / "grader" / "assignments" / name / "probes.py").read_text()
+        directory = bundle / "grader" / "assignments" / name
+        files = sorted(directory.glob("probes.py")) + sorted(directory.glob("probes/*.py"))  # a module or a package
+        text = "".join(p.read_text() for p in files)
         for probe in hidden_only:
             assert f"def {probe}(" not in text
 

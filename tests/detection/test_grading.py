@@ -113,7 +113,7 @@ def _write_predictions(path, rows):
 
 def test_map_challenge_thresholds(assignment, reference, tmp_path):
     """Perfect detections get 2 + 3; none get 0; shifted boxes land between; bad files are errors."""
-    from grader.assignments.detection import checks as det_checks
+    det_checks = assignment.checks_module
     gt = det_checks.hidden_test_annotations()
     perfect = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
                for a in gt["annotations"]]
@@ -181,7 +181,7 @@ def test_map_tiers_come_from_the_rubric_only(assignment, reference, tmp_path, mo
     text = (assignment.directory / "rubric.toml").read_text()
     rubric.write_text(text.replace("regular = [[0.05, 0.5], [0.1, 1.0]]", "regular = [[0.3, 0.25], [0.9, 1.0]]")
                           .replace("bonus = [[0.2, 1.0]]", "bonus = [[0.5, 1.0]]"))
-    monkeypatch.setattr(det_checks, "_rubric_file", lambda: rubric)
+    monkeypatch.setattr(det_checks.map_challenge, "_rubric_file", lambda: rubric)
     executor, _ = package_copy(tmp_path / "pkg", predictions=p)
     results = by_component(engine.grade(assignment, executor, reference, only=list(MAP_COMPONENTS)))
     assert (results["mAP challenge"].score, results["mAP challenge bonus"].score) == (0.0, 0.0)

@@ -81,7 +81,7 @@ def test_private_seed_replaces_a_stale_public_seed_file(checks, tmp_path, monkey
     assert public["info"]["images_fingerprint"] == bundle_hidden["info"]["images_fingerprint"]
     assert bundle_hidden["info"]["images_fingerprint"] != stale["info"]["images_fingerprint"]
 
-    monkeypatch.setattr(checks, "_detection_dir", lambda: grader_data)
+    monkeypatch.setattr(checks.challenge_data, "_detection_dir", lambda: grader_data)
     monkeypatch.delenv("DETECTION_HIDDEN_TEST")
     monkeypatch.setenv("DETECTION_RELEASED_TEST_IMAGES", str(tmp_path / "bundle" / "test_images.json"))
     got = checks.hidden_test_annotations()
@@ -113,7 +113,7 @@ def test_release_keeps_the_bundles_split_with_the_grader(checks, tmp_path, monke
     # the grader uses exactly these annotations (no regeneration needed)
     data = tmp_path / "checkout" / "data" / "generated" / "detection"
     assert kept == data / "hidden" / "released"
-    monkeypatch.setattr(checks, "_detection_dir", lambda: data)
+    monkeypatch.setattr(checks.challenge_data, "_detection_dir", lambda: data)
     monkeypatch.delenv("DETECTION_HIDDEN_TEST")
     monkeypatch.delenv("DETECTION_RELEASED_TEST_IMAGES")
     got = checks.hidden_test_annotations()

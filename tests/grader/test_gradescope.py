@@ -114,7 +114,7 @@ def test_zip_layout_is_gradescopes_and_holds_no_student_bundle_or_hidden_annotat
         assert script in names
         assert (infos[script].external_attr >> 16) & stat.S_IXUSR
     assert (infos[gs.SECRETS_FILE].external_attr >> 16) & 0o077 == 0  # the seed file: owner only
-    for needed in ("course/grader/assignments/detection/checks.py", "course/reference/centernet/head.py",
+    for needed in ("course/grader/assignments/detection/verdicts/__init__.py", "course/reference/centernet/head.py",
                    "course/student/centernet/train.py", "course/data/detection/make_dataset.py",
                    "course/data/tinycoco/annotations.json", "requirements.txt", gs.CONFIG):
         assert needed in names, needed

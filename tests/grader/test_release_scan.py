@@ -46,12 +46,20 @@ def hidden_material(name: str) -> dict[str, str]:
             side[f"verdict of {check_id}"] = _source(check.verdict)
         if vis == "public" or check.probe not in public_probes:
             side[f"probe {check.probe}"] = _source(getattr(probes, check.probe))
-    # the Check(...) entries themselves (a verdict made by a factory names its arguments there)
-    checks_text = (a.directory / "checks.py").read_text()
-    for node in ast.walk(ast.parse(checks_text)):
-        if release._is_hidden_check(node, set(visibility)):
-            side = public if visibility[node.args[0].value] == "public" else hidden
-            side[f"entry of {node.args[0].value}"] = ast.get_source_segment(checks_text, node)
+    # the Check(...) entries themselves (a verdict made by a factory names its arguments there), or
+    # the registrations (a verdicts/ package: the decorated verdict, or the CHECKS.register(...) call)
+    for path in sorted(a.directory.rglob("*.py")):
+        checks_text = path.read_text()
+        tree = ast.parse(checks_text)
+        for node in ast.walk(tree):
+            if release._is_hidden_check(node, set(visibility)):
+                side = public if visibility[node.args[0].value] == "public" else hidden
+                side[f"entry of {node.args[0].value}"] = ast.get_source_segment(checks_text, node)
+        for node in tree.body:
+            check_id = release._registered_id(node)
+            if check_id in visibility:
+                side = public if visibility[check_id] == "public" else hidden
+                side[f"entry of {check_id}"] = ast.get_source_segment(checks_text, node)
 
     def used(sources) -> set:
         names = set()
@@ -64,7 +72,7 @@ def hidden_material(name: str) -> dict[str, str]:
         return names
 
     definitions = {}  # top-level name -> (file name, source), over the assignment's modules
-    for path in sorted(a.directory.glob("*.py")):
+    for path in sorted(a.directory.rglob("*.py")):  # probes.py and checks.py, or their packages
         text = path.read_text()
         for node in ast.parse(text).body:
             defined = release._defined_name(node)
@@ -112,11 +120,11 @@ def distinctive_lines(name: str) -> dict[str, str]:
     and nowhere else in what the bundle ships (other assignments' modules included: a line such as
     ``ROOT = Path(__file__)...`` may be hidden in one and public in another)."""
     directory = assignment_mod.load(name).directory
-    counts = Counter(line.strip() for path in directory.glob("*.py") for line in path.read_text().splitlines())
+    counts = Counter(line.strip() for path in directory.rglob("*.py") for line in path.read_text().splitlines())
     elsewhere = set(_lines_outside_assignments())
     for other in assignment_mod.available():
         if other != name:
-            elsewhere |= {line.strip() for path in assignment_mod.load(other).directory.glob("*.py")
+            elsewhere |= {line.strip() for path in assignment_mod.load(other).directory.rglob("*.py")
                           for line in path.read_text().splitlines()}
     out = {}
     for label, text in hidden_material(name).items():
