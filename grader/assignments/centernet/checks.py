@@ -30,18 +30,10 @@ import torch.nn.functional as F
 
 from grader.core import api
 from grader.core.api import Check, Verdict, compare_tensors, failed, passed, verdict_from
+from grader.core.assignment import import_path
 
 
-def _load_probe_builders():
-    """probes.py, for its deterministic input builders (it imports only torch/torchvision)."""
-    spec = importlib.util.spec_from_file_location("_grader_centernet_probe_builders",
-                                                  Path(__file__).with_name("probes.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-P = _load_probe_builders()
+P = import_path(Path(__file__).resolve().parent / "probes", "_grader_centernet_probe_builders")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -50,17 +50,11 @@ from grader.core.api import Verdict, attachment_name, attachment_path, failed
 
 
 from grader.core.api import grader_fault
+from grader.core.assignment import import_path
 
 
 
-def _load_probes():
-    spec = importlib.util.spec_from_file_location("_grader_centernet_training_probes", Path(__file__).with_name("probes.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-P = _load_probes()
+P = import_path(Path(__file__).resolve().parent / "probes", "_grader_centernet_training_probes")
 TRAINING_CONFIG = P.TRAINING_CONFIG
 BONUS_CONFIG = P.BONUS_CONFIG
 
