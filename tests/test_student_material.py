@@ -45,14 +45,16 @@ def _code_cells(path: Path) -> list[str]:
 def test_notebook_shows_its_figures_inline(path):
     builder = _load(ROOT / "notebooks" / "build_notebooks.py", "_build_notebooks_material")
     cells = _code_cells(path)
-    assert cells[0].startswith("%matplotlib inline\n"), f"{path.name}: the first cell does not select the inline backend"
+    assert cells[0].startswith("%matplotlib inline\n"), \
+        f"{path.name}: the first cell does not select the inline backend"
     hiding = [line for cell in cells for line in cell.splitlines() if builder.OTHER_BACKEND.search(line)]
     assert not hiding, f"{path.name} switches to another backend: {hiding[0]!r}"
 
 
 def test_the_backend_pattern_finds_what_hides_figures():
     builder = _load(ROOT / "notebooks" / "build_notebooks.py", "_build_notebooks_material")
-    for line in ('matplotlib.use("Agg")', "%matplotlib agg", 'os.environ["MPLBACKEND"] = "Agg"', 'plt.switch_backend("agg")'):
+    for line in ('matplotlib.use("Agg")', "%matplotlib agg", 'os.environ["MPLBACKEND"] = "Agg"',
+                 'plt.switch_backend("agg")'):
         assert builder.OTHER_BACKEND.search(line), line
     assert not builder.OTHER_BACKEND.search("%matplotlib inline")
 
@@ -92,7 +94,7 @@ def test_generated_data_has_one_place_whatever_the_current_directory(tmp_path, m
     for script, name in release.DATA_SETS:
         generator = _load(ROOT / script, f"_generator_{name}")
         assert Path(generator.DEFAULT_OUT) == generated / name, script
-    training = importlib.import_module("grader.assignments.centernet.training")
+    training = importlib.import_module("grader.assignments.centernet.verdicts.training")
     assert training.data_root() / training.BONUS_CONFIG["data"] == generated / "cocogen"
 
 
