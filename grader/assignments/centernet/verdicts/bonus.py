@@ -1,4 +1,4 @@
-"""Verdict of ``bonus.full_training`` (component "Full training"): the submitted weights' mAP@0.5 on the
+"""Verdict of the bonus, component "Full training" (hidden): the submitted weights' mAP@0.5 on the
 held-out CocoGen test images, with its picture."""
 
 from __future__ import annotations

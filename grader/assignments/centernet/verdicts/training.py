@@ -20,13 +20,13 @@ Checks (component "Training on TinyCoco", 1 point each, one shared training run)
 * ``training.loss_decreases`` (public): the course's words, the total loss falls steadily (finite,
   its last steps well below its first, no divergence), confirmed here: the reference loss of the
   trained maps is well below that of a net that learnt nothing. Per-term behaviour is a remark.
-* ``training.fits_tinycoco`` (hidden): the detections match the ground truth (AP50), the class
+* the hidden fit check (``training_fit``): the detections match the ground truth (AP50), the class
   heatmaps peak on the true centres and nowhere else, the decoded centres sit where the objects are.
 
 A broken contract of a component the loop rests on (e.g. a loss returning ``[3]`` instead of
 ``[B, 3]``) makes both checks "not graded: <component> must ... first", never a traceback.
 
-Check (component "Full training", 3 points): ``bonus.full_training`` (hidden): the submitted
+Check (component "Full training", 3 points, hidden; ``bonus``): the submitted
 weights reach mAP@0.5 on the held-out CocoGen test images.
 
 Layout (this module re-exports their names: the tests and the calibration use them here):

@@ -1,5 +1,6 @@
-"""Verdict of ``training.fits_tinycoco``: does the trained net fit the tiny training set (COCO AP50
-and the heatmap peaks, measured here on the raw maps), with its picture; ``run_values`` for the calibration."""
+"""Verdict of the hidden TinyCoco check: does the trained net fit the tiny training set (COCO AP50
+and the heatmap peaks, measured here on the raw maps), with its picture; ``run_values`` for the
+calibration. The id of the check (hidden, so not named here) is in its registration below."""
 
 from __future__ import annotations
 
