@@ -67,9 +67,10 @@ def test_bundle_rubrics_are_public_only_and_load(bundle):
         full = assignment_mod.load(name)
         hidden_only = {full.check(rc.id).probe for _, rc in full.rubric.all_checks() if rc.visibility == "hidden"} - {
             full.check(rc.id).probe for _, rc in full.rubric.all_checks() if rc.visibility == "public"}
-        directory = bundle / "grader" / "assignments" / name
-        files = sorted(directory.glob("probes.py")) + sorted(directory.glob("probes/*.py"))  # a module or a package
-        text = "".join(p.read_text() for p in files)
+        released = bundle / "grader" / "assignments" / name
+        package = released / "probes"
+        files = sorted(package.rglob("*.py")) if package.is_dir() else [released / "probes.py"]
+        text = "".join(path.read_text() for path in files)
         for probe in hidden_only:
             assert f"def {probe}(" not in text
 

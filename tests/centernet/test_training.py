@@ -38,6 +38,7 @@ import pytest
 import torch
 
 from grader.core import api
+from grader.core.assignment import import_path
 from grader.core.engine import CachedExecutor, InProcessExecutor, grade
 from grader.core.runtime import ProbeContext, run_probe
 
@@ -63,7 +64,9 @@ def _load(name: str, path: Path):
 
 
 variants = _load("_centernet_test_variants", Path(__file__).with_name("variants.py"))
-T = _load("_centernet_test_training_verdicts", ROOT / "grader" / "assignments" / "centernet" / "training.py")
+VERDICTS = "_centernet_test_verdicts"  # the verdicts package, loaded by path once for both test files
+T = (sys.modules.get(VERDICTS)
+     or import_path(ROOT / "grader" / "assignments" / "centernet" / "verdicts", VERDICTS)).training
 P = T.P
 VARIANTS = {v.name: v for v in variants.ALL + variants.TRAINING_EXTRA}
 

@@ -117,11 +117,11 @@ def test_the_rule_catches_a_crossing_on_each_side(tmp_path, monkeypatch):
     shutil.copytree(GRADER, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(sys.modules[__name__], "GRADER", copy)
     monkeypatch.setattr(sys.modules[__name__], "GATEWAY", copy / "core" / "runtime.py")
-    probes = copy / "assignments" / "centernet" / "probes.py"
+    probes = copy / "assignments" / "centernet" / "probes" / "__init__.py"
     probes.write_text(probes.read_text() + "\nfrom grader.core import api\n")
     verdicts = copy / "core" / "report.py"
     verdicts.write_text(verdicts.read_text() + "\nfrom ..worker import probe_runtime\n")
-    assert worker_problems(probes) == ["grader/assignments/centernet/probes.py imports grader.core"]
+    assert worker_problems(probes) == ["grader/assignments/centernet/probes/__init__.py imports grader.core"]
     assert parent_problems(verdicts) == ["grader/core/report.py imports grader.worker"]
 
 

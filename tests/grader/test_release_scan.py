@@ -29,6 +29,11 @@ def _source(fn) -> str:
     return inspect.getsource(inspect.unwrap(fn))
 
 
+def _modules(directory: Path) -> list[Path]:
+    """An assignment's Python modules: checks.py and probes.py, or the modules of its packages."""
+    return sorted(p for p in directory.rglob("*.py") if "__pycache__" not in p.parts)
+
+
 def hidden_material(name: str) -> dict[str, str]:
     """``{label: source}`` of an assignment's hidden material: the verdicts of its hidden checks,
     the probes only hidden checks use, and the top-level definitions (functions, constants) that
@@ -46,17 +51,13 @@ def hidden_material(name: str) -> dict[str, str]:
             side[f"verdict of {check_id}"] = _source(check.verdict)
         if vis == "public" or check.probe not in public_probes:
             side[f"probe {check.probe}"] = _source(getattr(probes, check.probe))
-    # the Check(...) entries themselves (a verdict made by a factory names its arguments there), or
-    # the registrations (a verdicts/ package: the decorated verdict, or the CHECKS.register(...) call)
-    for path in sorted(a.directory.rglob("*.py")):
+    # the Check(...) entries and registrations themselves (a verdict made by a factory names its
+    # arguments there)
+    checks_file = assignment_mod.source(a.directory, "verdicts", "checks.py")
+    for path in _modules(checks_file) if checks_file.is_dir() else [checks_file]:
         checks_text = path.read_text()
-        tree = ast.parse(checks_text)
-        for node in ast.walk(tree):
-            if release._is_hidden_check(node, set(visibility)):
-                side = public if visibility[node.args[0].value] == "public" else hidden
-                side[f"entry of {node.args[0].value}"] = ast.get_source_segment(checks_text, node)
-        for node in tree.body:
-            check_id = release._registered_id(node)
+        for node in ast.walk(ast.parse(checks_text)):
+            check_id = release._call_with_id(node, ("Check", "register", "verdict"))
             if check_id in visibility:
                 side = public if visibility[check_id] == "public" else hidden
                 side[f"entry of {check_id}"] = ast.get_source_segment(checks_text, node)
@@ -72,12 +73,13 @@ def hidden_material(name: str) -> dict[str, str]:
         return names
 
     definitions = {}  # top-level name -> (file name, source), over the assignment's modules
-    for path in sorted(a.directory.rglob("*.py")):  # probes.py and checks.py, or their packages
+    for path in _modules(a.directory):
         text = path.read_text()
         for node in ast.parse(text).body:
             defined = release._defined_name(node)
             if defined:
-                definitions[defined] = (path.name, ast.get_source_segment(text, node, padded=False))
+                definitions[defined] = (path.relative_to(a.directory).as_posix(),
+                                        ast.get_source_segment(text, node, padded=False))
 
     def closure(sources) -> set:
         names, todo = set(), set(used(sources))
@@ -120,11 +122,11 @@ def distinctive_lines(name: str) -> dict[str, str]:
     and nowhere else in what the bundle ships (other assignments' modules included: a line such as
     ``ROOT = Path(__file__)...`` may be hidden in one and public in another)."""
     directory = assignment_mod.load(name).directory
-    counts = Counter(line.strip() for path in directory.rglob("*.py") for line in path.read_text().splitlines())
+    counts = Counter(line.strip() for path in _modules(directory) for line in path.read_text().splitlines())
     elsewhere = set(_lines_outside_assignments())
     for other in assignment_mod.available():
         if other != name:
-            elsewhere |= {line.strip() for path in assignment_mod.load(other).directory.rglob("*.py")
+            elsewhere |= {line.strip() for path in _modules(assignment_mod.load(other).directory)
                           for line in path.read_text().splitlines()}
     out = {}
     for label, text in hidden_material(name).items():
@@ -156,8 +158,8 @@ def bundle(tmp_path_factory):
 def test_the_bundle_ships_no_hidden_code_or_constant(bundle, name):
     assert distinctive_lines(name), f"{name}: nothing hidden to look for (the scan would prove nothing)"
     found = leaks(bundle, name)
-    assert not found, (f"{len(found)} hidden line(s) of {name} in the bundle, e.g.\n"
-                       + "\n".join(f"{f}: {label}: {line[:80]}" for f, label, line in found[:10]))
+    assert not found, f"{len(found)} hidden line(s) of {name} in the bundle, e.g.\n" + "\n".join(
+        f"{f}: {label}: {line[:80]}" for f, label, line in found[:10])
 
 
 @pytest.mark.parametrize("name", assignment_mod.available())
