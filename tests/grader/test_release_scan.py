@@ -52,15 +52,18 @@ def hidden_material(name: str) -> dict[str, str]:
         if vis == "public" or check.probe not in public_probes:
             side[f"probe {check.probe}"] = _source(getattr(probes, check.probe))
     # the Check(...) entries and registrations themselves (a verdict made by a factory names its
-    # arguments there)
+    # arguments there; a registered verdict's whole definition, which a shared wrapper may hide from
+    # ``check.verdict``, belongs to its check's side)
     checks_file = assignment_mod.source(a.directory, "verdicts", "checks.py")
     for path in _modules(checks_file) if checks_file.is_dir() else [checks_file]:
         checks_text = path.read_text()
-        for node in ast.walk(ast.parse(checks_text)):
-            check_id = release._call_with_id(node, ("Check", "register", "verdict"))
+        tree = ast.parse(checks_text)
+        entries = [(release._call_with_id(node, ("Check", "register", "verdict")), node) for node in ast.walk(tree)]
+        entries += [(release._registered_id(node), node) for node in tree.body]
+        for check_id, node in entries:
             if check_id in visibility:
                 side = public if visibility[check_id] == "public" else hidden
-                side[f"entry of {check_id}"] = ast.get_source_segment(checks_text, node)
+                side[f"entry of {check_id} at line {node.lineno}"] = ast.get_source_segment(checks_text, node)
 
     def used(sources) -> set:
         names = set()

@@ -163,7 +163,7 @@ def run_tinycoco_training(pkg, ctx=None, **overrides) -> dict:
     ``data_dir`` names the TinyCoco folder. A broken contract of a component the loop rests on
     returns ``{"not_graded": reason}``."""
     cfg = {**TRAINING_CONFIG, **overrides}
-    # The training seed stays the calibrated one (the same score on every run, DESIGN.md principle
+    # The training seed stays the calibrated one (the same score on every run, docs/DESIGN.md principle
     # 5); what a forger cannot know in advance is the evaluation input, sent only after training.
     folder = Path(cfg["data_dir"]) if cfg.get("data_dir") else tinycoco_folder(pkg, cfg["data"])
     layout = tinycoco_layout(folder) if folder is not None and folder.exists() else None
