@@ -314,7 +314,7 @@ def _graded(member) -> rep.Report:
 
 
 def _grade_member(target: Path, name: str, packages, assignments, reference, options: RunOptions, args,
-                  folder: Path, steps: _Steps) -> rep.Report:
+                  folder: Path, steps: Optional[_Steps]) -> rep.Report:
     """One submission of a class run: its report, or its error row; never an exception (but Ctrl-C)."""
     try:
         submission = resolve(target, packages)

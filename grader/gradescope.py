@@ -104,7 +104,10 @@ def requirements_text(pyproject: Path) -> str:
     lines = ["# The grader's dependencies, written by `grader gradescope-autograder` from pyproject.toml;",
              "# unpinned ones are pinned to the versions of the machine that built this zip."]
     for dep in deps:
-        name = re.match(r"[A-Za-z0-9._-]+", dep).group(0)
+        match = re.match(r"[A-Za-z0-9._-]+", dep)
+        if match is None:
+            raise BuildError(f"{pyproject}: not a dependency: {dep!r}")
+        name = match.group(0)
         if re.search(r"[=<>!~]", dep):
             lines.append(dep)
             continue
@@ -115,10 +118,10 @@ def requirements_text(pyproject: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _secret_values(names: list[str], seed_from_env: bool) -> dict[str, str]:
-    """The secret seeds to ship: from the environment (``NAME`` or the file ``NAME_FILE``) of the
-    instructor building the zip. A required one that is missing is an error unless
-    ``seed_from_env`` (the grading environment will set it)."""
+def _secret_values(names: list[tuple[str, bool]], seed_from_env: bool) -> dict[str, str]:
+    """The secret seeds to ship (``names``: ``(NAME, required)``): from the environment (``NAME`` or
+    the file ``NAME_FILE``) of the instructor building the zip. A required one that is missing is an
+    error unless ``seed_from_env`` (the grading environment will set it)."""
     values: dict[str, str] = {}
     for name, required in names:
         text = os.environ.get(name, "").strip()
@@ -146,8 +149,10 @@ def _check_detection_seed(seed: str) -> None:
     the release, with its seed fingerprint, is here)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_gs_make_dataset",
-                                                  _root() / "data" / "detection" / "make_dataset.py")
+    generator = _root() / "data" / "detection" / "make_dataset.py"
+    spec = importlib.util.spec_from_file_location("_gs_make_dataset", generator)
+    if spec is None or spec.loader is None:
+        raise BuildError(f"cannot import the detection data generator {generator}")
     mk = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mk
     spec.loader.exec_module(mk)

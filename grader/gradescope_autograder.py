@@ -81,6 +81,8 @@ def prepare(root: Path) -> int:
             from .core import assignment as assignment_mod
 
             checks = assignment_mod.load("detection").checks_module
+            if checks is None:
+                raise BuildError("the detection assignment has no verdicts module (hidden_test_annotations)")
             try:
                 coco = checks.hidden_test_annotations()
                 print(f"setup: hidden test annotations of the detection challenge generated "

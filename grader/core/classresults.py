@@ -58,7 +58,7 @@ def results_document(members: list[Member], class_size: int, shard: Optional[tup
             "fingerprint": fingerprint, "class_size": class_size,
             "shard": {"index": shard[0], "count": shard[1]} if shard else None,
             "members": [{"index": m.index, "name": m.name, "folder": m.folder.name, "cached": m.cached,
-                         "seconds": round(m.seconds, 3), "report": report_state(m.report)} for m in members]}
+                         "seconds": round(m.seconds, 3), "report": report_state(m.graded())} for m in members]}
 
 
 def read_results(path: Path) -> dict:

@@ -34,7 +34,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import grader
 
@@ -44,6 +44,10 @@ from .classjobs import _grade_parallel, warm_reference
 from .classresults import (RESULTS_FILE, RESULTS_FORMAT, RESULTS_VERSION, ClassRunError, merge_results, read_results,
                            report_from_state, report_state, results_document)
 from .submission import IGNORED_NAMES, is_archive, submission_name
+
+if TYPE_CHECKING:
+    from .executors import CachedExecutor
+    from .runner import RunOptions
 
 __all__ = ["CACHE_DIR", "CACHE_VERSION", "RESULTS_FILE", "RESULTS_FORMAT", "RESULTS_VERSION", "ClassRunError",
            "report_state", "report_from_state", "parse_shard", "in_shard", "content_hash", "grader_fingerprint",
@@ -198,6 +202,12 @@ class Member:
     seconds: float = 0.0
     job_peak_rss_mb: Optional[float] = None
 
+    def graded(self) -> rep.Report:
+        """The report, which ``grade_class`` fills for every member it grades."""
+        if self.report is None:
+            raise RuntimeError(f"{self.name}: no report after grading")
+        return self.report
+
 
 def plan_members(targets: list[Path], report_dir: Path, submitted_at: Optional[str], times: Optional[dict],
                  folder_name: Callable, unique: Callable) -> list[Member]:
@@ -244,9 +254,9 @@ class ClassContext:
 
     packages: list
     assignments: list
-    reference: object  # a CachedExecutor, or None (--public-only)
+    reference: Optional[CachedExecutor]  # None with --public-only
     reference_dir: Optional[Path]
-    options: object  # RunOptions
+    options: RunOptions
     quiet: bool
     # cli._grade_member(target, name, packages, assignments, reference, options, args, folder, steps)
     grade_member: Callable
@@ -283,7 +293,7 @@ def grade_class(members: list[Member], ctx: ClassContext, cache: Optional[Result
     def finished(m: Member) -> None:
         done[0] += 1
         if cache is not None and not m.cached:
-            cache.put(m.key, m.report)
+            cache.put(m.key, m.graded())
         if not ctx.quiet:
             ctx.progress(_progress_line(done[0], total, m))
 

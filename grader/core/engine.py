@@ -80,7 +80,7 @@ ProgressFn = Callable[[str, str, CheckResult], None]
 def grade(
     assignment: Assignment,
     executor: Executor,
-    reference: Executor,
+    reference: Optional[Executor],
     *,
     only: Optional[Iterable[str]] = None,
     public_only: bool = False,
@@ -91,6 +91,8 @@ def grade(
 
     ``only``: component names (or check ids) to grade; others are skipped entirely.
     ``public_only``: run only the checks with visibility "public" (no reference needed).
+    ``reference``: the reference solution's executor; None where it is not available (a
+    differential check then fails as a grader error, the others run without relative limits).
     ``run``: the secrets of this grading run (default: this process's, ``run_secrets()``).
     """
     run = run if run is not None else run_secrets()

@@ -99,14 +99,19 @@ class InProcessExecutor:
     def _import_directory(self) -> None:
         """Import ``package_dir`` as the package ``self.package`` (a bare module with a search path
         when the directory has no ``__init__.py``)."""
-        init = self.package_dir / "__init__.py"
+        package_dir = self.package_dir
+        if package_dir is None:
+            raise RuntimeError(f"executor for {self.package!r} has no package directory to import")
+        init = package_dir / "__init__.py"
         if not init.is_file():
             module = types.ModuleType(self.package)
-            module.__path__ = [str(self.package_dir)]
+            module.__path__ = [str(package_dir)]
             sys.modules[self.package] = module
             return
         spec = importlib.util.spec_from_file_location(self.package, init,
-                                                      submodule_search_locations=[str(self.package_dir)])
+                                                      submodule_search_locations=[str(package_dir)])
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {init} as the package {self.package!r}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[self.package] = module
         try:

@@ -53,7 +53,8 @@ class ComponentResult:
 
     @property
     def score(self) -> float:
-        return float(self.override["score"]) if self.overridden else self.automatic_score
+        override = self.override  # ``overridden``, spelt out so that mypy narrows the Optional
+        return float(override["score"]) if override is not None and "score" in override else self.automatic_score
 
     @property
     def status(self) -> str:

@@ -44,7 +44,10 @@ import os
 import signal
 import sys
 
-if __package__:  # imported as grader.worker.worker_main (the grader's tests)
+# ``TYPE_CHECKING`` (False here, read as True by type checkers, without importing ``typing`` before
+# the worker confines itself): mypy sees the package imports only, the flat files import the same names.
+TYPE_CHECKING = False
+if TYPE_CHECKING or __package__:  # imported as grader.worker.worker_main (the grader's tests)
     from .worker_launch import launch
     from .worker_namespaces import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER,
                                     CLONE_NEWUTS, probe, within)
@@ -76,7 +79,7 @@ def block_network() -> None:
                 refuse()
             super().__init__(family, type, proto, fileno)
 
-    socket.socket = NoIPSocket
+    setattr(socket, "socket", NoIPSocket)  # a class attribute of the module: mypy refuses a plain assignment
     socket.create_connection = refuse
     socket.getaddrinfo = refuse
 
@@ -150,6 +153,8 @@ class Server:
                                                               submodule_search_locations=[folder])
             else:
                 spec = importlib.util.spec_from_file_location(name, folder + ".py")
+            if spec is None or spec.loader is None:
+                raise ImportError(f"no probe module for assignment {assignment!r} in {folder}")
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module  # a package's submodules import it (from . import x)
             spec.loader.exec_module(module)

@@ -135,14 +135,15 @@ def _try_in_child(flags: int, scratch: str) -> str:
 
 def probe(scratch: str) -> None:
     """Stage ``probe``: print (JSON) the strongest namespace set this kernel grants us."""
-    result = {"flags": 0, "namespaces": [], "errors": []}
+    errors: list[str] = []
+    result: dict[str, object] = {"flags": 0, "namespaces": [], "errors": errors}
     if sys.platform.startswith("linux"):
         for flags in candidate_flags(os.geteuid() == 0):
             error = _try_in_child(flags, scratch)
             if not error:
                 result.update(flags=flags, namespaces=namespace_names(flags))
                 break
-            result["errors"].append(f"{'+'.join(namespace_names(flags))}: {error}")
+            errors.append(f"{'+'.join(namespace_names(flags))}: {error}")
     print(json.dumps(result))
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import ctypes
 import os
 
-if __package__:  # imported as grader.worker.worker_view (the grader's tests)
+# ``TYPE_CHECKING`` (False here, read as True by type checkers, without importing ``typing`` before
+# the worker confines itself): mypy sees the package imports only, the flat files import the same names.
+TYPE_CHECKING = False
+if TYPE_CHECKING or __package__:  # imported as grader.worker.worker_view (the grader's tests)
     from .worker_namespaces import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
                                     MS_REMOUNT, _check, _libc, mount, within)
 else:  # the sandbox's lib/: flat files
@@ -146,7 +149,8 @@ def build_view(cfg: dict, facts: dict) -> str:
     os.mkdir(dev + "/shm", 0o755)
     for shared in ("/var/tmp", "/dev/shm"):
         mount(root + "/tmp", root + shared, None, MS_BIND)
-    visible, refused = [], []
+    visible: list[str] = []
+    refused: list[str] = []
     readable = list(SYSTEM_PATHS) + [f"/etc/{n}" for n in ETC_FILES] + [d for d in SYS_DIRS] + list(cfg["expose"])
     # Never expose a directory holding the worker's own mount points (/, /tmp, the sandbox).
     own = ["/tmp", "/var/tmp", "/dev", "/proc", root, cfg["scratch_dir"]] + list(cfg.get("writable", []))

@@ -122,7 +122,7 @@ class IsolatedExecutor(ProbeRequests):
         (self.lib / "submission" / "__init__.py").touch()  # a package even when handed in without one
         for d in ("run", "run/out", "home", "tmp"):
             (self.base / d).mkdir(mode=0o700)
-            if self.drop:
+            if self.uid is not None:  # dropping privileges (``self.drop``)
                 os.chown(self.base / d, self.uid, self.uid)
         (self.base / "root").mkdir(mode=0o755)  # mount point of the worker's new root (worker_main.build_view)
         self._make_readable(self.lib)
@@ -142,7 +142,7 @@ class IsolatedExecutor(ProbeRequests):
         limits = {"cpu_seconds": o.cpu_seconds, "data_bytes": (o.memory_mb + o.data_headroom_mb) * MiB,
                   "fsize_bytes": o.fsize_mb * MiB, "nofile": o.nofile, "core_bytes": 0, "msgqueue_bytes": 0,
                   "nproc": o.nproc if self.drop else None}
-        plan = isolation_plan() if o.namespaces else {"flags": 0, "namespaces": [], "errors": ["disabled"]}
+        plan: dict = isolation_plan() if o.namespaces else {"flags": 0, "namespaces": [], "errors": ["disabled"]}
         secrets = default_secrets() + [str(p) for p in o.secrets]
         fallback = None
         if not plan["flags"] & wm.CLONE_NEWNS and self.drop:
@@ -198,7 +198,8 @@ class IsolatedExecutor(ProbeRequests):
         if not target_pkg.is_dir():
             return  # not handed in: stays "not attempted"
         course = Path(self.options.given_dir) if self.options.given_dir else course_mod.current().student
-        changed, missing = [], []
+        changed: list[str] = []
+        missing: list[str] = []
         for rel in given:
             src = course / package / rel
             if not src.is_file():

@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import IO, Optional
 
 from ..engine import ProbeOutcome
 from .isolation import MiB
@@ -48,10 +48,18 @@ class _Worker:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    @property
+    def stdin(self) -> IO[bytes]:
+        """The request pipe (the worker is started with ``stdin=PIPE``)."""
+        stdin = self.proc.stdin
+        if stdin is None:
+            raise RuntimeError(f"worker {self.proc.pid} has no request pipe")
+        return stdin
+
     def send(self, message: dict) -> bool:
         try:
-            self.proc.stdin.write((json.dumps(message) + "\n").encode())
-            self.proc.stdin.flush()
+            self.stdin.write((json.dumps(message) + "\n").encode())
+            self.stdin.flush()
             return True
         except (BrokenPipeError, OSError):
             return False
@@ -94,9 +102,9 @@ class _Worker:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
-        for f in (self.proc.stdin,):
+        if self.proc.stdin is not None:
             try:
-                f.close()
+                self.proc.stdin.close()
             except OSError:
                 pass
         try:
@@ -127,5 +135,7 @@ class _Job(threading.Thread):
         self.join()
         if self._error is not None:
             raise self._error
+        if self._result is None:
+            raise RuntimeError("the probe job ended without an outcome")
         return self._result
 

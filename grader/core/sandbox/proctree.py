@@ -172,6 +172,7 @@ def memfd_mb(pids: list[int], *, maps: bool = True) -> float:
             if len(fields) < 6:
                 continue
             span, dev, inode = fields[0], fields[3], fields[4]
+            key: tuple[int, int] | tuple[str, str]  # (device, inode): stat-ed, or as the maps line has them
             try:
                 st = os.stat(f"/proc/{p}/map_files/{span}")
                 key, size = (st.st_dev, st.st_ino), st.st_blocks * 512

@@ -10,11 +10,12 @@ import os
 import secrets as _secrets
 import subprocess
 import time
-from typing import Optional
+from pathlib import Path
+from typing import Callable, Optional
 
 from .. import runtime as wm  # the clone flags
 from ..engine import ProbeOutcome
-from .isolation import MiB
+from .isolation import IsolationOptions, MiB
 from .proctree import _status_mib, describe_exit, memfd_mb, process_tree, scratch_mb, sysv_shm_mb
 from .handle import _Worker
 from .results import DataError, crash_location, load_result
@@ -24,6 +25,17 @@ REPLY_STATUSES = {"ok", "not_attempted", "error", "resource_limit"}
 
 class ProbeRequests:
     """The request side of ``IsolatedExecutor``: one round trip with the worker."""
+
+    # What it uses of ``IsolatedExecutor`` (set in its ``__init__`` and ``_build``, or its methods).
+    options: IsolationOptions
+    plan: dict
+    uid: Optional[int]
+    base: Path
+    lib: Path
+    run_dir: Path
+    _ready_worker: Callable[[], _Worker]
+    _discard_worker: Callable[[], None]
+    _log_tail: Callable[[int], str]
 
     def _roundtrip(self, request: dict, timeout, late_inputs=None) -> ProbeOutcome:
         """Send one request; wait for its reply while watching time, memory and the process.

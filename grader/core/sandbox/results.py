@@ -93,7 +93,8 @@ def _owns_storage(t: torch.Tensor) -> bool:
         nbytes = t.untyped_storage().nbytes()
     except (RuntimeError, NotImplementedError):
         return False
-    return t.is_contiguous() and t.storage_offset() == 0 and nbytes == t.numel() * t.element_size()
+    # bool(): torch's stubs type ``storage_offset() == 0`` as ``SymBool | bool`` (a plain bool here)
+    return bool(t.is_contiguous() and t.storage_offset() == 0 and nbytes == t.numel() * t.element_size())
 
 
 def load_result(path: Path, max_bytes: int, max_elements: int = MAX_RESULT_ELEMENTS,

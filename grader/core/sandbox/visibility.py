@@ -77,7 +77,7 @@ class HostProtection:
     Each change is undone when the grader exits, if the mode is still the one set here.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.changes: list[tuple[str, int, int]] = []
         atexit.register(self.restore)
 
