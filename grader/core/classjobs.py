@@ -55,7 +55,10 @@ def _job_setup(ctx: ClassContext) -> bytes:
                          "reference_dir": str(ctx.reference_dir) if ctx.reference_dir else None,
                          "has_reference": ctx.reference is not None,
                          "assignments": [str(a.directory) for a in ctx.assignments], "packages": ctx.packages,
-                         "options": options})
+                         "options": options,
+                         # a module-level function of the command layer: pickled by name, so the
+                         # job grades exactly as the parent would (this module does not import it)
+                         "grade_member": ctx.grade_member})
 
 
 def _job_main(conn) -> None:  # pragma: no cover - runs in a job process
@@ -66,7 +69,7 @@ def _job_main(conn) -> None:  # pragma: no cover - runs in a job process
 
     import torch
 
-    from .. import commands as cli
+    from . import assignment as assignment_mod
     from . import engine
     from .runner import reference_executor
 
@@ -78,7 +81,8 @@ def _job_main(conn) -> None:  # pragma: no cover - runs in a job process
         return
     cfg = pickle.loads(setup)
     engine._RUN_SECRETS[0] = cfg["secrets"]
-    assignments = cli._load_assignments(cfg["assignments"])
+    assignments = [assignment_mod.load(directory) for directory in cfg["assignments"]]
+    grade_member = cfg["grade_member"]
     reference = None
     if cfg["has_reference"]:
         reference = reference_executor(Path(cfg["reference_dir"]) if cfg["reference_dir"] else None)
@@ -97,8 +101,8 @@ def _job_main(conn) -> None:  # pragma: no cover - runs in a job process
         options = dataclasses.replace(base, submitted_at=submitted_at,
                                       submitted_at_source=source if submitted_at else None)
         t0 = time.perf_counter()
-        report = cli._grade_member(Path(target), name, cfg["packages"], assignments, reference, options, quiet,
-                                   Path(folder), None)
+        report = grade_member(Path(target), name, cfg["packages"], assignments, reference, options, quiet,
+                              Path(folder), None)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         computed = len(reference.cache) - loaded if reference is not None else 0  # reference probes run here
         conn.send((index, report_state(report), time.perf_counter() - t0, peak, computed))
