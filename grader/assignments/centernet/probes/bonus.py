@@ -13,8 +13,8 @@ from .course import GraderDataMissing, _given, find_data
 
 # The bonus: the submission's trained weights (a state_dict of ``make_centernet(3)``, loadable with
 # ``torch.load(..., weights_only=True)``) are run on the held-out CocoGen test images at this size.
-BONUS_CONFIG = {"data": "generated/cocogen", "image_size": 128, "weights": "weights.pt", "num_classes": 3,
-                "batch_size": 25, "max_images": 500}
+BONUS_CONFIG: dict = {"data": "generated/cocogen", "image_size": 128, "weights": "weights.pt", "num_classes": 3,
+                      "batch_size": 25, "max_images": 500}
 
 
 def _bonus_weights(pkg) -> Path:

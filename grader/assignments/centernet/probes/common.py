@@ -66,7 +66,7 @@ def _step_and_compare(module: nn.Module, forward, projection_seed, lr: float) ->
     if not isinstance(y, torch.Tensor):
         return {"before": _value(y), "after": None, "input_grad": None}
     projection = torch.randn(y.shape, generator=_gen(projection_seed))
-    params = [p for p in module.parameters() if p.requires_grad]
+    params: list[torch.Tensor] = [p for p in module.parameters() if p.requires_grad]
     if y.requires_grad:
         (y * projection).sum().backward()
     if params:

@@ -63,6 +63,7 @@ def _given(pkg, name: str):
     full = f"{pkg.__name__}._given_{name}"
     if full not in sys.modules:
         spec = importlib.util.spec_from_file_location(full, folder / f"{name}.py")
+        assert spec is not None and spec.loader is not None  # a .py file always has a spec and a loader
         module = importlib.util.module_from_spec(spec)
         module.__package__ = pkg.__name__
         sys.modules[full] = module

@@ -51,7 +51,7 @@ def head_outputs(pkg) -> dict:
 
 
 HEAD_GROUPS = {"class": (0, 2), "offset": (2, 4), "size": (4, 6)}  # channels of CenterNetHead(8, 2)
-HEAD_LEARNABLE = dict(input_shape=(2, 8, 6, 6), lr=0.05)
+HEAD_LEARNABLE: dict = dict(input_shape=(2, 8, 6, 6), lr=0.05)
 
 
 def head_learnable(pkg) -> dict:

@@ -199,9 +199,10 @@ def draw_loss_forward(g: torch.Generator) -> dict:
     sum to 1 or more: "a real object is where some class has its 1" (this project) and "where the
     class values sum to >= 1" (the original course's given forward) mark the same pixels."""
     c, hw = _int(g, 1, 3), _int(g, 6, 10)
-    rows = {0: [], 1: [], 2: []}
+    rows: dict[int, list[tuple[float, float, float, float, int]]] = {0: [], 1: [], 2: []}
     for bi, n in ((0, _int(g, 2, 4)), (1, 1)):
-        taken, tries = [], 0
+        taken: list[tuple[int, int]] = []
+        tries = 0
         while len(rows[bi]) < n:
             tries += 1
             if tries % 200 == 0:  # a crowded start: draw the image again

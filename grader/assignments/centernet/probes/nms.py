@@ -33,7 +33,7 @@ def build_nms_random(seed, b: int, c: int, h: int, w: int, plateau: bool = True)
     return points
 
 
-NMS_PROPERTY_CASE = dict(seed=100, b=2, c=3, h=8, w=8, plateau=False)
+NMS_PROPERTY_CASE: dict = dict(seed=100, b=2, c=3, h=8, w=8, plateau=False)
 
 
 def _nms(pkg, points: torch.Tensor, kernel_size: int, with_inputs: bool = False) -> dict:

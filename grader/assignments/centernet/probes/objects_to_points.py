@@ -177,7 +177,7 @@ def draw_forward_objects(g: torch.Generator) -> list:
         hw, c = kwargs["hw"], kwargs["num_classes"]
         objects = torch.zeros(b, n, 6)
         for bi in range(b - 1):
-            placed = []
+            placed: list[tuple[int, int, int]] = []
             for tries in range(200):
                 if len(placed) == n:
                     break

@@ -33,6 +33,9 @@ def build_torchvision_resnet34(seed: int = RESNET_SEED, generator: torch.Generat
                 fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1]
                 m.weight.normal_(0.0, (2.0 / fan_out) ** 0.5, generator=g)
             elif isinstance(m, nn.BatchNorm2d):
+                # torchvision's BatchNorm2d keeps running statistics (track_running_stats=True)
+                assert m.running_mean is not None and m.running_var is not None
+                assert m.num_batches_tracked is not None
                 m.weight.uniform_(0.5, 1.2, generator=g)
                 m.bias.normal_(0.0, 0.1, generator=g)
                 m.running_mean.normal_(0.0, 0.1, generator=g)

@@ -29,7 +29,7 @@ from .course import GraderDataMissing, _given, find_data
 # The TinyCoco training budget: in steps (never seconds), seeded (the seed is the grading run's
 # secret ctx.seed when the engine passes a context). Every step is the whole set (batch 16: the
 # BatchNorm statistics of training and evaluation agree). Measured margins: docs/TRAINING.md.
-TRAINING_CONFIG = {"data": "tinycoco", "image_size": 64, "steps": 40, "batch_size": 16, "lr": 1e-3, "seed": 0}
+TRAINING_CONFIG: dict = {"data": "tinycoco", "image_size": 64, "steps": 40, "batch_size": 16, "lr": 1e-3, "seed": 0}
 TRAINING_SMOOTH_KERNEL = 7  # side of the target gaussian in the training run (see run_tinycoco_training)
 
 
@@ -75,7 +75,7 @@ def _training_history(history) -> dict:
     """What ``train`` returned, as plain lists (floats; NaN/Inf kept as they are)."""
     if not isinstance(history, dict):
         return {"type": type(history).__name__}
-    out = {}
+    out: dict[str, list[int] | list[float] | None] = {}
     for key in ("step", "loss", "lk", "loff", "lsize", "skipped"):
         values = history.get(key, [])
         try:
@@ -184,8 +184,8 @@ def run_tinycoco_training(pkg, ctx=None, **overrides) -> dict:
     targets = _mod(pkg, "convert").ObjectsToPoints(hw=cfg["image_size"] // 4, num_classes=dataset.num_classes,
                                                    smooth_kernel_size=TRAINING_SMOOTH_KERNEL)
     criterion = _mod(pkg, "loss").CenterNetLoss(obj_to_points=targets)
-    images, objects = zip(*(dataset[i] for i in range(len(dataset))))
-    images, objects = torch.stack(images), torch.stack(objects)
+    image_list, object_list = zip(*(dataset[i] for i in range(len(dataset))))
+    images, objects = torch.stack(image_list), torch.stack(object_list)
     base.update(num_classes=int(dataset.num_classes), image_ids=[int(i["id"]) for i in dataset.image_infos])
     try:
         _precheck(net, criterion, images[: cfg["batch_size"]], objects[: cfg["batch_size"]], dataset.num_classes)

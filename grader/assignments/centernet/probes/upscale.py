@@ -47,7 +47,7 @@ def upscale_more_shapes(pkg, ctx) -> dict:
     return _upscale_cases(pkg, draw_upscale_cases(g), eval_mode=True, g=g)
 
 
-UPSCALE_LEARNABLE = dict(cin=6, cout=3, input_shape=(2, 6, 5, 5), projection_seed=13, lr=0.05)
+UPSCALE_LEARNABLE: dict = dict(cin=6, cout=3, input_shape=(2, 6, 5, 5), projection_seed=13, lr=0.05)
 
 
 def upscale_learnable(pkg) -> dict:

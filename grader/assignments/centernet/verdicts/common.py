@@ -84,6 +84,7 @@ def _call_tensor(what: str, result, shape=None, dtype=torch.float32, finite: boo
                               type_name=result.get("type") if value is None else None)
     if problem:
         raise Bad(problem)
+    assert isinstance(value, torch.Tensor)  # _tensor_problem reports anything else
     return value
 
 

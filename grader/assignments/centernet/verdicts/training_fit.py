@@ -55,8 +55,8 @@ def _objects_to_coco(objects: torch.Tensor, image_id: int, sx: float = 1.0, sy: 
     for y, x, h, w, cls, conf in objects.tolist():
         if conf <= 0:
             continue
-        d = {"image_id": image_id, "category_id": int(cls),
-             "bbox": [(x - w / 2) * sx, (y - h / 2) * sy, max(w, 0.0) * sx, max(h, 0.0) * sy]}
+        d: dict[str, Any] = {"image_id": image_id, "category_id": int(cls),
+                             "bbox": [(x - w / 2) * sx, (y - h / 2) * sy, max(w, 0.0) * sx, max(h, 0.0) * sy]}
         if score:
             d["score"] = float(conf)
         else:

@@ -26,7 +26,7 @@ def moving_average(values, window: int) -> list:
 
 def loss_summary(history: Mapping, window: int = LOSS_WINDOW) -> dict:
     """First and final window means of the total and of each term, and the smoothed maximum."""
-    out = {}
+    out: dict[str, dict[str, float] | float] = {}
     for key in ("loss", "lk", "loff", "lsize"):
         values = list(history.get(key) or [])
         if values:

@@ -10,7 +10,7 @@ import os
 import sys
 import types
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, cast
 
 import torch
 
@@ -145,7 +145,9 @@ _SETS: dict = {}
 # token -> order of the images sent (parent side; see late_inputs). One registry per process, shared
 # by every copy of this module (the assignment's loader and the tests load the verdicts package by
 # path, each its own copy).
-_LATE_PLANS: dict = sys.modules.setdefault("_grader_centernet_late_plans", types.SimpleNamespace(plans={})).plans
+# (a namespace, not a module: sys.modules holds it like any other object; typeshed wants modules)
+_LATE_PLANS: dict = sys.modules.setdefault(
+    "_grader_centernet_late_plans", cast(types.ModuleType, types.SimpleNamespace(plans={}))).plans
 
 
 def parent_set(folder: Path, image_size: int, ref: Optional[Mapping] = None) -> dict:
@@ -164,7 +166,7 @@ def parent_set(folder: Path, image_size: int, ref: Optional[Mapping] = None) -> 
     images, targets = zip(*(dataset[i] for i in range(len(dataset))))
     coco = json.loads(Path(ann).read_text(encoding="utf-8"))
     infos = {im["id"]: im for im in coco["images"]}
-    crowd = {im_id: [] for im_id in infos}
+    crowd: dict[int, list[tuple[int, list[float]]]] = {im_id: [] for im_id in infos}
     for a in coco["annotations"]:
         if a.get("iscrowd", 0):
             info = infos[a["image_id"]]

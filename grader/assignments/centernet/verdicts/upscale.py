@@ -69,5 +69,6 @@ def verdict_upscale_learnable(actual: Mapping, expected: Optional[Mapping] = Non
                 description="exact doubling on more sizes (1-pixel wide, odd, eval mode)", differential=True)
 @student_verdict
 def verdict_upscale_more_shapes(actual: Mapping, expected: Optional[Mapping]) -> Verdict:
+    assert expected is not None  # differential: the engine always passes the reference's output
     # the secret sizes: from the reference's run (same seed), never from the worker's "case" fields
     return _upscale_cases_verdict(actual, [tuple(c["case"]) for c in expected["cases"]])

@@ -15,7 +15,7 @@ def head_probe(pkg) -> dict:
     DecoupledHead = _mod(pkg, "head").DecoupledHead
     torch.manual_seed(0)
     x = torch.randn(2, 16, 6, 8, generator=_seeded(3))
-    out = {"shapes": {}}
+    out: dict = {"shapes": {}}
     for objectness in (False, True):
         head = DecoupledHead(16, num_classes=5, num_anchors=2, width=24, objectness=objectness)
         res = head(x)

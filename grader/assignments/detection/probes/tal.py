@@ -122,7 +122,7 @@ def tal_random(pkg, ctx) -> dict:
     """Random images drawn from the run's secret seed (336 anchors on 3 levels, 1-12 GTs),
     several settings; compared with the reference on the same inputs."""
     out = {}
-    settings = [dict(), dict(topk=5), dict(topk=9, score_exponent=0.5, iou_exponent=4.0)]
+    settings: list[dict] = [dict(), dict(topk=5), dict(topk=9, score_exponent=0.5, iou_exponent=4.0)]
     for seed in range(12):
         num_gt = [1, 3, 6, 12][seed % 4]
         case = _random_tal_case(seed, num_gt, g=ctx.generator(f"tal:case{seed}"))

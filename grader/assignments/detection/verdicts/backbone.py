@@ -43,7 +43,7 @@ def timm_parameter_names(model_name: str) -> list[str]:
 @_shaped({"forward": {"shapes": None, "out_channels": None},
           "k0": _BACKBONE_CASE, "k1": _BACKBONE_CASE, "k5": _BACKBONE_CASE})
 def verdict_backbone_public(actual, expected) -> Verdict:
-    problems = []
+    problems: list[str | None] = []
     fwd = actual["forward"]
     names = timm_parameter_names("resnet18")
     want = [[2, 512, 3, 4], [2, 256, 6, 8], [2, 128, 12, 16]]
@@ -73,7 +73,7 @@ def verdict_backbone_public(actual, expected) -> Verdict:
                 differential=True, timeout_factor=10.0, timeout_floor=60.0,
                 structure="none")  # name lists differ in length when wrong
 def verdict_backbone_models(actual, expected) -> Verdict:
-    problems = []
+    problems: list[str | None] = []
     if not isinstance(actual, dict):
         return failed("expected a dict of models")
     for model_name, cases in expected.items():

@@ -15,7 +15,7 @@ def _box_loss_verdict(actual, tv_loss, name: str, positive: bool, positive_only_
     probe's public inputs rebuilt here (``probes.box_loss_inputs``)."""
     inputs = P.box_loss_inputs(positive)
     pred, gt = inputs["pred"], inputs["gt"]
-    problems = []
+    problems: list[str | None] = []
     ref32 = tv_loss(pred.float(), gt.float(), reduction="none")
     ref64 = tv_loss(pred.double(), gt.double(), reduction="none")
     for key, ref, tol, dtype in (("int64", ref32, 1e-5, torch.float32), ("int32", ref32, 1e-5, torch.float32),

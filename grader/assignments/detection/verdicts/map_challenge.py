@@ -94,7 +94,7 @@ def scorable(det: torch.Tensor, ground_truth: dict, per_image: int = 100):
     Unknown image ids refuse the whole file (pycocotools' ``loadRes`` does); unknown categories and
     boxes without a positive width and height are dropped; at most ``per_image`` detections per
     image, the best scores first (computed here, whatever the worker did)."""
-    notes = []
+    notes: list[str] = []
     n = int(det.shape[0])
     image_ids = sorted(im["id"] for im in ground_truth["images"])
     category_ids = sorted(c["id"] for c in ground_truth["categories"])
@@ -127,7 +127,8 @@ def scorable(det: torch.Tensor, ground_truth: dict, per_image: int = 100):
     det = det[known_cat & sized]
     if det.shape[0]:
         order = torch.argsort(det[:, 6], descending=True, stable=True)
-        keep, counts = [], {}
+        keep: list[int] = []
+        counts: dict[int, int] = {}
         for i in order.tolist():
             k = int(det[i, 0])
             if counts.get(k, 0) < per_image:
