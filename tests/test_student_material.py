@@ -94,7 +94,7 @@ def test_generated_data_has_one_place_whatever_the_current_directory(tmp_path, m
     for script, name in release.DATA_SETS:
         generator = _load(ROOT / script, f"_generator_{name}")
         assert Path(generator.DEFAULT_OUT) == generated / name, script
-    training = importlib.import_module("grader.assignments.centernet.training")
+    training = importlib.import_module("grader.assignments.centernet.verdicts.training")
     assert training.data_root() / training.BONUS_CONFIG["data"] == generated / "cocogen"
 
 

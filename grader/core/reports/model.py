@@ -17,7 +17,8 @@ from ..rubric import Rubric
 from .text import NAME_LIMIT, bound_report, clean
 
 SCHEMA_VERSION = 1
-VOLATILE_KEYS = ("seconds", "started_at", "timings", "total_seconds", "worker_peak_rss_mb")  # vary run to run
+# vary run to run (uid: the worker user leased for this run, another one while other graders run)
+VOLATILE_KEYS = ("seconds", "started_at", "timings", "total_seconds", "worker_peak_rss_mb", "uid")
 
 GRADER_FAULT = "grader_error"  # status of a check the grader could not grade (its own fault)
 GRADER_FAULT_TEXT = "grader fault, not your code"
