@@ -164,6 +164,15 @@ def reference_data(reference_run):
     return outcome.data
 
 
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_every_training_variant_still_applies_to_the_reference(name, tmp_path):
+    """The sweep's variants (run by hand, -m sweep) are edits of the reference's text: one the
+    reference no longer contains would only show when the sweep runs (head_exp_sizes did, after a
+    rename in head.py). Applying them is cheap, so the default suite does it for every one."""
+    variants.apply(VARIANTS[name], REFERENCE, tmp_path / "centernet")
+    assert (tmp_path / "centernet" / "__init__.py").is_file()
+
+
 def test_reference_passes_both_checks_through_the_engine(reference_run):
     component, executor, report = reference_run
     assert component.max_score == 2 and component.score == 2, [(c.id, c.message) for c in component.checks]
@@ -458,10 +467,12 @@ FIT_GAPS = {("focal_negatives_target0", "real"), ("head_softmax", "real"), ("hea
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("folder", DATASETS)
 @pytest.mark.parametrize("name", SWEEP_WRONG)
-def test_broken_solutions_do_not_fit(name, folder, seed, variant_root, monkeypatch, request):
-    if (name, "real" if folder == REAL else "synthetic") in FIT_GAPS:
-        request.applymarker(pytest.mark.xfail(reason="measured gap of the training budget (docs/TRAINING.md)"))
+def test_broken_solutions_do_not_fit(name, folder, seed, variant_root, monkeypatch):
     _loss, fit = _sweep_verdicts(name, folder, seed, variant_root, monkeypatch)
+    # a known gap is an expected failure only once the variant has trained: an error building or
+    # training it (a stale variant text) fails the test like any other
+    if fit.passed and (name, "real" if folder == REAL else "synthetic") in FIT_GAPS:
+        pytest.xfail("measured gap of the training budget (docs/TRAINING.md)")
     assert not fit.passed, fit.message
 
 

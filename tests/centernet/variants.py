@@ -376,8 +376,8 @@ POINTS_LOST = {
 
 TRAINING_WRONG = [
     _v("head_softmax_space", "CenterNetHead",
-       ("head.py", "class_heatmap = torch.sigmoid(self.class_branch(x))",
-        "logits = self.class_branch(x)\n"
+       ("head.py", "class_heatmap = torch.sigmoid(self.class_branch(input_t))",
+        "logits = self.class_branch(input_t)\n"
         "        class_heatmap = torch.softmax(logits.flatten(2), dim=2).reshape(logits.shape)"),
        note="softmax over the pixels of each class map instead of a sigmoid per pixel"),
     _v("loss_ignores_offsets", "CenterNetLoss",
@@ -391,8 +391,8 @@ TRAINING_CORRECT = [
        ("head.py", "        nn.init.constant_(self.class_branch[-1].bias, -math.log((1 - prior) / prior))\n", ""),
        note="PyTorch's default initialisation: class probabilities start near 0.5 (no prior bias)"),
     _v("head_exp_sizes", None,
-       ("head.py", "size_map = self.size_branch(x)  # no activation, as in the paper",
-        "size_map = torch.exp(self.size_branch(x))"),
+       ("head.py", "size_map = self.size_branch(input_t)  # no activation, as in the paper",
+        "size_map = torch.exp(self.size_branch(input_t))"),
        note="sizes predicted through exp (with the prior bias)"),
 ]
 
